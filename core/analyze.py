@@ -1,0 +1,274 @@
+"""The pipeline: one call per medium, returning a plain result object every layer consumes."""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+from core.faces import CROP_MARGIN, Face, FaceDetector, crop_face
+from core.media import DEFAULT_LIMITS, Limits, SampledFrame, decode_image, probe_video, sample_frames
+from core.model import WEIGHTS_DIR, Detector, load_detector
+
+__all__ = [
+    "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
+    "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "decide",
+    "DEFAULT_VIDEO_FRAMES", "file_digest", "assign_tracks",
+]
+
+DEFAULT_VIDEO_FRAMES = 32
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class Engine:
+    """What analysis needs: the detector and the face finder, loaded once and shared."""
+
+    detector: Detector
+    faces: FaceDetector
+
+
+def load_engine(weights_dir: Path | str = WEIGHTS_DIR) -> Engine:
+    return Engine(load_detector(weights_dir), FaceDetector())
+
+
+@dataclass
+class FaceResult:
+    box: tuple[float, float, float, float]  # x, y, width, height in frame pixels
+    detection_score: float
+    too_small: bool
+    scores: dict[str, float] | None = None  # per branch and "fused"; None when too small to judge
+    track: int | None = None  # same person across video frames
+    crop: np.ndarray | None = field(default=None, repr=False)  # model input, kept for Grad-CAM, never serialized
+
+
+@dataclass
+class FrameResult:
+    index: int
+    time: float
+    faces: list[FaceResult]
+
+    @property
+    def score(self) -> float | None:
+        """The most suspicious judged face in the frame."""
+        judged = [f.scores["fused"] for f in self.faces if f.scores]
+        return max(judged) if judged else None
+
+
+@dataclass
+class Verdict:
+    label: str  # REAL, FAKE, INCONCLUSIVE or NO FACE
+    score: float | None  # calibrated probability of manipulation (fused)
+    confidence: float | None  # calibrated probability of the stated label
+    family: str | None  # which branch drove the score: "blend" or "synthetic"
+    reason: str
+
+
+@dataclass
+class AnalysisResult:
+    kind: str  # "image" or "video"
+    sha256: str
+    media: dict
+    frames: list[FrameResult]
+    verdict: Verdict
+    branch_scores: dict[str, float]  # aggregated per branch
+    model_version: str
+    model_trained: bool
+    thresholds: dict[str, float]
+    timings: dict[str, float]
+    whole_image: dict[str, float] | None = None  # scores of the whole image when no face was found
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def faces(self) -> list[FaceResult]:
+        return [face for frame in self.frames for face in frame.faces]
+
+    def to_dict(self) -> dict:
+        """JSON-safe dictionary without pixel data."""
+
+        def strip(obj):
+            if isinstance(obj, dict):
+                return {k: strip(v) for k, v in obj.items() if k != "crop"}
+            if isinstance(obj, list):
+                return [strip(v) for v in obj]
+            if isinstance(obj, (np.floating, np.integer)):
+                return obj.item()
+            return obj
+
+        return strip(asdict(self))
+
+
+def aggregate_frames(frame_scores: Iterable[float | None], trim: float = 0.1) -> float | None:
+    """Video score: per frame the most suspicious face, then a mean over frames with the top and
+    bottom `trim` fraction dropped, so one odd frame neither convicts nor clears a video."""
+    values = np.sort([s for s in frame_scores if s is not None])
+    if values.size == 0:
+        return None
+    cut = int(values.size * trim)
+    kept = values[cut : values.size - cut] if values.size - 2 * cut > 0 else values
+    return float(kept.mean())
+
+
+def decide(score: float | None, family: str | None, thresholds: dict[str, float], trained: bool) -> Verdict:
+    """Map a calibrated score to REAL / FAKE / INCONCLUSIVE with the inconclusive band in between."""
+    if score is None:
+        return Verdict("NO FACE", None, None, None, "No face large enough to judge was found.")
+    if not trained:
+        return Verdict("INCONCLUSIVE", score, None, family, "The shipped weights are untrained: this score is not a finding.")
+    if score >= thresholds["fake"]:
+        return Verdict("FAKE", score, score, family, f"Score at or above the FAKE threshold {thresholds['fake']:.2f}.")
+    if score <= thresholds["real"]:
+        return Verdict("REAL", score, 1.0 - score, family, f"Score at or below the REAL threshold {thresholds['real']:.2f}.")
+    band = f"{thresholds['real']:.2f}–{thresholds['fake']:.2f}"
+    return Verdict("INCONCLUSIVE", score, max(score, 1.0 - score), family, f"Score inside the inconclusive band {band}.")
+
+
+def _crop_faces(engine: Engine, frame: SampledFrame, faces: list[Face]) -> FrameResult:
+    """Boxes of every face and model-sized crops of the judgeable ones; the frame itself is dropped."""
+    size = engine.detector.input_size
+    row = []
+    for face in faces:
+        item = FaceResult(tuple(round(v, 1) for v in face.box), round(face.score, 3), face.too_small)
+        if not face.too_small:
+            item.crop = crop_face(frame.rgb, face, size, CROP_MARGIN)
+        row.append(item)
+    return FrameResult(frame.index, round(frame.time, 3), row)
+
+
+def _score_faces(engine: Engine, frames: list[FrameResult]) -> None:
+    """Score every cropped face of every frame in one batch."""
+    owners = [face for frame in frames for face in frame.faces if face.crop is not None]
+    probs = engine.detector.score([face.crop for face in owners])
+    for i, face in enumerate(owners):
+        face.scores = {name: round(float(p[i]), 4) for name, p in probs.items()}
+
+
+def _summarize(engine: Engine, frames: list[FrameResult], per_frame: Callable) -> tuple[Verdict, dict[str, float]]:
+    names = [*engine.detector.branches, "fused"]
+    branch_scores = {}
+    for name in names:
+        value = per_frame([max((f.scores[name] for f in fr.faces if f.scores), default=None) for fr in frames])
+        if value is not None:
+            branch_scores[name] = round(value, 4)
+    family = None
+    if branch_scores:
+        family = max(engine.detector.branches, key=lambda n: branch_scores.get(n, -1.0))
+    verdict = decide(branch_scores.get("fused"), family, engine.detector.thresholds, engine.detector.trained)
+    return verdict, branch_scores
+
+
+def _whole_image(engine: Engine, rgb: np.ndarray) -> dict[str, float]:
+    """Scores of the centred square of the whole image, for images without a detectable face."""
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    crop = cv2.resize(rgb[y0 : y0 + side, x0 : x0 + side], (engine.detector.input_size,) * 2, interpolation=cv2.INTER_AREA)
+    return {name: round(float(p[0]), 4) for name, p in engine.detector.score([crop]).items()}
+
+
+def _base(engine: Engine, kind: str, sha256: str, media: dict, frames, verdict, scores, timings) -> AnalysisResult:
+    det = engine.detector
+    return AnalysisResult(kind, sha256, media, frames, verdict, scores, det.version, det.trained, det.thresholds, timings)
+
+
+def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> AnalysisResult:
+    """Find, crop and score every face of an RGB uint8 image."""
+    t0 = time.perf_counter()
+    faces = engine.faces.detect(rgb)
+    t1 = time.perf_counter()
+    frames = [_crop_faces(engine, SampledFrame(0, 0.0, rgb), faces)]
+    _score_faces(engine, frames)
+    t2 = time.perf_counter()
+    verdict, scores = _summarize(engine, frames, lambda values: values[0])
+    timings = {"detect_s": t1 - t0, "model_s": t2 - t1}
+    media = {"width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+    result = _base(engine, "image", sha256, media, frames, verdict, scores, timings)
+    if not faces:
+        result.whole_image = _whole_image(engine, rgb)
+        result.notes.append("No face was found: the whole-image scores are shown for reference only; the detector was trained on faces.")
+    elif verdict.label == "NO FACE":
+        result.notes.append("Every face found is too small to judge (shorter side under the minimum size).")
+    return result
+
+
+def analyze_image_bytes(engine: Engine, data: bytes, limits: Limits = DEFAULT_LIMITS) -> AnalysisResult:
+    t0 = time.perf_counter()
+    rgb = decode_image(data, limits)
+    decode_s = time.perf_counter() - t0
+    result = analyze_image(engine, rgb, hashlib.sha256(data).hexdigest())
+    result.media["bytes"] = len(data)
+    result.timings = {"decode_s": decode_s, **result.timings}
+    result.timings["total_s"] = time.perf_counter() - t0
+    return result
+
+
+def analyze_video(
+    engine: Engine,
+    source: bytes | str | Path,
+    frame_count: int = DEFAULT_VIDEO_FRAMES,
+    progress: Progress | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> AnalysisResult:
+    """Sample `frame_count` frames uniformly over the whole video, score every face, aggregate."""
+    t0 = time.perf_counter()
+    info = probe_video(source, limits)
+    timings = {"decode_s": 0.0, "detect_s": 0.0, "model_s": 0.0}
+    frames: list[FrameResult] = []
+    clock = time.perf_counter()
+    for i, frame in enumerate(sample_frames(source, frame_count, limits)):
+        t_decoded = time.perf_counter()
+        timings["decode_s"] += t_decoded - clock
+        frames.append(_crop_faces(engine, frame, engine.faces.detect(frame.rgb)))
+        clock = time.perf_counter()
+        timings["detect_s"] += clock - t_decoded
+        if progress:
+            progress((i + 1) / frame_count, f"Frame {i + 1} of {frame_count}")
+    _score_faces(engine, frames)
+    timings["model_s"] = time.perf_counter() - clock
+    timings["total_s"] = time.perf_counter() - t0
+    assign_tracks(frames)
+    verdict, scores = _summarize(engine, frames, aggregate_frames)
+    digest, size = file_digest(source)
+    media = {**asdict(info), "bytes": size, "frames_sampled": len(frames)}
+    result = _base(engine, "video", digest, media, frames, verdict, scores, timings)
+    if verdict.label == "NO FACE":
+        result.notes.append("No face large enough to judge was found in any sampled frame.")
+    return result
+
+
+def file_digest(source: bytes | str | Path) -> tuple[str, int]:
+    """sha256 and size in bytes, streaming files from disk."""
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest(), len(source)
+    digest = hashlib.sha256()
+    with open(source, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest(), Path(source).stat().st_size
+
+
+def assign_tracks(frames: list[FrameResult], max_shift: float = 0.75) -> None:
+    """Greedy tracker over sampled frames: a face continues the nearest track of the previous
+    frame when its centre moved less than `max_shift` box widths, otherwise it starts a new one."""
+    previous: list[FaceResult] = []
+    next_id = 0
+    for frame in frames:
+        free = list(previous)
+        for face in frame.faces:
+            cx, cy = face.box[0] + face.box[2] / 2, face.box[1] + face.box[3] / 2
+            best, best_d = None, max_shift
+            for old in free:
+                ox, oy = old.box[0] + old.box[2] / 2, old.box[1] + old.box[3] / 2
+                d = np.hypot(cx - ox, cy - oy) / max(old.box[2], face.box[2])
+                if d < best_d:
+                    best, best_d = old, d
+            if best is None:
+                face.track, next_id = next_id, next_id + 1
+            else:
+                face.track = best.track
+                free.remove(best)
+        previous = frame.faces or previous

@@ -1,0 +1,109 @@
+"""Face detection (YuNet) and the crop policy shared by training and inference."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = ["Face", "FaceDetector", "crop_face", "MIN_FACE_PX", "CROP_MARGIN"]
+
+YUNET_PATH = Path(__file__).resolve().parent.parent / "weights" / "yunet" / "face_detection_yunet_2026may.onnx"
+YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
+DETECT_MAX_SIDE = 640  # YuNet input is resized so its longest side is at most this
+MIN_FACE_PX = 40  # faces with a shorter box side are boxed but not scored
+CROP_MARGIN = 1.3  # crop side = margin * longest box side: whole head plus some background
+
+
+@dataclass
+class Face:
+    """One detected face in image pixel coordinates."""
+
+    box: tuple[float, float, float, float]  # x, y, width, height
+    score: float
+    landmarks: np.ndarray = field(repr=False)  # 5 x 2: right eye, left eye, nose, mouth right, mouth left
+
+    @property
+    def size(self) -> float:
+        return min(self.box[2], self.box[3])
+
+    @property
+    def too_small(self) -> bool:
+        return self.size < MIN_FACE_PX
+
+
+def _verified_model_path() -> str:
+    digest = hashlib.sha256(YUNET_PATH.read_bytes()).hexdigest()
+    if digest != YUNET_SHA256:
+        raise RuntimeError(f"{YUNET_PATH} has sha256 {digest}, expected {YUNET_SHA256}: restore the file from git")
+    return str(YUNET_PATH)
+
+
+class FaceDetector:
+    """YuNet wrapper; one instance may be shared by threads (calls are serialized)."""
+
+    def __init__(self, score_threshold: float = 0.7, max_side: int = DETECT_MAX_SIDE) -> None:
+        self.max_side = max_side
+        self._net = cv2.FaceDetectorYN.create(_verified_model_path(), "", (320, 320), score_threshold, 0.3, 5000)
+        self._lock = threading.Lock()
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        """Every face in an RGB uint8 image, largest first; retries on a padded copy for tight crops."""
+        faces = self._detect_once(rgb)
+        if not faces:
+            pad = max(rgb.shape[:2]) // 4
+            padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+            faces = [_shift(f, -pad, rgb.shape) for f in self._detect_once(padded)]
+        return sorted(faces, key=lambda f: -f.box[2] * f.box[3])
+
+    def _detect_once(self, rgb: np.ndarray) -> list[Face]:
+        h, w = rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+        with self._lock:
+            self._net.setInputSize((bgr.shape[1], bgr.shape[0]))
+            _, rows = self._net.detect(bgr)
+        if rows is None:
+            return []
+        faces = []
+        for row in rows:
+            if not np.all(np.isfinite(row[:15])):  # YuNet sometimes returns inf / NaN boxes
+                continue
+            vals = row[:14] / scale
+            x, y, bw, bh = (float(v) for v in vals[:4])
+            if bw <= 1 or bh <= 1:
+                continue
+            faces.append(Face((x, y, bw, bh), float(row[14]), vals[4:14].reshape(5, 2).astype(np.float32)))
+        return faces
+
+
+def _shift(face: Face, offset: int, shape: tuple[int, ...]) -> Face:
+    """Move a face found on a padded image back into the original frame, clipped to it."""
+    x, y, w, h = face.box
+    x0, y0 = max(0.0, x + offset), max(0.0, y + offset)
+    x1, y1 = min(float(shape[1]), x + offset + w), min(float(shape[0]), y + offset + h)
+    return Face((x0, y0, max(1.0, x1 - x0), max(1.0, y1 - y0)), face.score, face.landmarks + offset)
+
+
+def crop_box(face: Face, margin: float = CROP_MARGIN) -> tuple[int, int, int]:
+    """Square crop (x0, y0, side) centred on the face box."""
+    x, y, w, h = face.box
+    side = max(2, int(round(max(w, h) * margin)))
+    cx, cy = x + w / 2, y + h / 2
+    return int(round(cx - side / 2)), int(round(cy - side / 2)), side
+
+
+def crop_face(rgb: np.ndarray, face: Face, size: int, margin: float = CROP_MARGIN) -> np.ndarray:
+    """Square face crop resized to size x size; context comes from the image, edges are replicated, never black."""
+    x0, y0, side = crop_box(face, margin)
+    h, w = rgb.shape[:2]
+    pads = (max(0, -y0), max(0, y0 + side - h), max(0, -x0), max(0, x0 + side - w))
+    window = rgb[max(0, y0) : min(h, y0 + side), max(0, x0) : min(w, x0 + side)]
+    if any(pads):
+        window = cv2.copyMakeBorder(window, *pads, cv2.BORDER_REPLICATE)
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(window, (size, size), interpolation=interp)

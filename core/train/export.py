@@ -1,0 +1,71 @@
+"""Write the shipped detector into `weights/`: float16 branch files and `detector.json`.
+
+`python -m core.train.export --run blend=runs/blend --run synthetic=runs/synthetic --out weights`
+ships trained runs; `--untrained` ships ImageNet backbones with fresh heads (flagged untrained).
+Calibration and thresholds are fitted afterwards by `python -m core.calibrate`.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+
+import torch
+
+from core.model import METADATA_FILE, create_branch, save_branch
+
+BRANCHES = ("blend", "synthetic")
+DEFAULT_THRESHOLDS = {"real": 0.35, "fake": 0.65}
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def export(runs: dict[str, Path], out: Path, backbone: str, size: int) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    branches, training = {}, {}
+    for name in BRANCHES:
+        net = create_branch(backbone, pretrained=name not in runs)
+        trained = name in runs
+        if trained:
+            net.load_state_dict(torch.load(runs[name] / "final.pt", map_location="cpu", weights_only=True))
+            training[name] = json.loads((runs[name] / "summary.json").read_text())
+        save_branch(net, out / f"{name}.pt")
+        branches[name] = {"backbone": backbone, "file": f"{name}.pt", "input_size": size, "trained": trained}
+    now = dt.datetime.now(dt.timezone.utc)
+    metadata = {
+        "version": f"{now:%Y.%m.%d}-{_commit()}" + ("" if len(runs) == len(BRANCHES) else "-untrained"),
+        "created": now.isoformat(timespec="seconds"),
+        "code_commit": _commit(),
+        "fusion": "max of calibrated branch probabilities",
+        "thresholds": DEFAULT_THRESHOLDS,
+        "branches": branches,
+        "training": training,
+    }
+    (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    return metadata
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", action="append", default=[], metavar="BRANCH=DIR", help="trained run folder per branch")
+    parser.add_argument("--untrained", action="store_true", help="ship ImageNet backbones with fresh heads")
+    parser.add_argument("--out", type=Path, default=Path("weights"))
+    parser.add_argument("--backbone", default="mobilenet_v2")
+    parser.add_argument("--size", type=int, default=160)
+    args = parser.parse_args()
+    runs = {name: Path(folder) for name, folder in (item.split("=", 1) for item in args.run)}
+    if not args.untrained and set(runs) != set(BRANCHES):
+        parser.error(f"give --run for each of {BRANCHES}, or --untrained")
+    torch.manual_seed(0)
+    print(json.dumps(export(runs, args.out, args.backbone, args.size), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Self-blended pseudo-fakes (Shiohara & Yamasaki, CVPR 2022) with part-wise masks.
+
+A face is blended with a slightly altered copy of itself through a deformed, blurred mask, so the
+only evidence is the blending boundary and the statistical mismatch inside it, never identity.
+Masks come from YuNet's five landmarks: the whole face hull, or parts (eyes, nose, mouth and
+their combinations), because real splices replace parts of a face.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["face_mask", "self_blend", "PARTS"]
+
+PARTS = ("face", "eyes", "left_eye", "right_eye", "nose", "mouth", "eyes_nose", "nose_mouth", "eyes_mouth")
+_PART_WEIGHTS = np.array([0.45, 0.09, 0.04, 0.04, 0.07, 0.11, 0.07, 0.07, 0.06])
+
+
+def _ellipse(mask: np.ndarray, centre: np.ndarray, axes: tuple[float, float], angle: float) -> None:
+    cv2.ellipse(mask, tuple(int(v) for v in centre), (max(2, int(axes[0])), max(2, int(axes[1]))), angle, 0, 360, 1.0, -1)
+
+
+def _face_hull(lm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Polygon around the face, extrapolated from eyes, nose and mouth, vertices jittered."""
+    eyes, mouth = lm[:2].mean(0), lm[3:].mean(0)
+    down = mouth - eyes
+    across = lm[1] - lm[0]
+    pts = [
+        eyes - 0.75 * down - 0.55 * across, eyes - 0.85 * down, eyes - 0.75 * down + 0.55 * across,
+        lm[1] + 0.45 * across, lm[4] + 0.35 * across + 0.2 * down,
+        mouth + 0.75 * down + 0.25 * across, mouth + 0.85 * down, mouth + 0.75 * down - 0.25 * across,
+        lm[3] - 0.35 * across + 0.2 * down, lm[0] - 0.45 * across,
+    ]
+    scale = float(np.linalg.norm(down) + np.linalg.norm(across)) / 2
+    return np.array(pts) + rng.normal(0, 0.06 * scale, (len(pts), 2))
+
+
+def face_mask(landmarks: np.ndarray, size: int, part: str, rng: np.random.Generator) -> np.ndarray:
+    """Binary float32 mask (size x size) of a face region, before deformation and blur."""
+    lm = landmarks
+    mask = np.zeros((size, size), np.float32)
+    eye_dist = float(np.linalg.norm(lm[1] - lm[0])) or size / 4
+    angle = float(np.degrees(np.arctan2(*(lm[1] - lm[0])[::-1])))
+    jitter = lambda: rng.uniform(0.85, 1.2)  # noqa: E731
+    if part == "face":
+        cv2.fillPoly(mask, [np.round(_face_hull(lm, rng)).astype(np.int32)], 1.0)
+        return mask
+    if "eye" in part:
+        for i in {"left_eye": [1], "right_eye": [0]}.get(part, [0, 1]):
+            _ellipse(mask, lm[i], (0.38 * eye_dist * jitter(), 0.24 * eye_dist * jitter()), angle)
+    if "nose" in part:
+        centre = lm[2] * 0.8 + lm[:2].mean(0) * 0.2
+        _ellipse(mask, centre, (0.3 * eye_dist * jitter(), 0.45 * eye_dist * jitter()), angle)
+    if "mouth" in part:
+        centre = lm[3:].mean(0)
+        width = float(np.linalg.norm(lm[4] - lm[3]))
+        _ellipse(mask, centre, (0.75 * width * jitter(), 0.32 * width * jitter()), angle)
+    return mask
+
+
+def _deform(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Elastic wobble of the mask edge, a random dilation or erosion, then a random blur."""
+    size = mask.shape[0]
+    grid = rng.normal(0, size * 0.015, (2, 6, 6)).astype(np.float32)
+    flow = [cv2.resize(g, (size, size), interpolation=cv2.INTER_CUBIC) for g in grid]
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    mask = cv2.remap(mask, xs + flow[0], ys + flow[1], cv2.INTER_LINEAR)
+    k = int(rng.integers(1, max(2, size // 40)))
+    kernel = np.ones((k, k), np.uint8)
+    mask = cv2.dilate(mask, kernel) if rng.random() < 0.5 else cv2.erode(mask, kernel)
+    sigma = rng.uniform(0.5, size / 30)
+    return np.clip(cv2.GaussianBlur(mask, (0, 0), sigma), 0, 1)
+
+
+def _alter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The source copy: colour, brightness, sharpness or resolution change, and a small shift / scale."""
+    out = img.astype(np.float32)
+    if rng.random() < 0.7:
+        out = out * rng.uniform(0.9, 1.1, 3) + rng.uniform(-14, 14, 3)
+    if rng.random() < 0.5:
+        out = (out - out.mean()) * rng.uniform(0.85, 1.15) + out.mean() + rng.uniform(-12, 12)
+    size = img.shape[0]
+    if rng.random() < 0.4:
+        small = max(8, int(size * rng.uniform(0.35, 0.8)))
+        out = cv2.resize(cv2.resize(out, (small, small), interpolation=cv2.INTER_AREA), (size, size))
+    elif rng.random() < 0.4:
+        blur = cv2.GaussianBlur(out, (0, 0), 1.0)
+        out = out + rng.uniform(0.3, 1.0) * (out - blur)
+    scale = rng.uniform(0.95, 1.05)
+    shift = rng.uniform(-0.03, 0.03, 2) * size
+    matrix = np.array([[scale, 0, (1 - scale) * size / 2 + shift[0]], [0, scale, (1 - scale) * size / 2 + shift[1]]], np.float32)
+    out = cv2.warpAffine(out, matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
+    return np.clip(out, 0, 255)
+
+
+def self_blend(img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(fake, blend mask): uint8 image blended with its altered self, and the per-pixel blend weight."""
+    part = part or str(rng.choice(PARTS, p=_PART_WEIGHTS / _PART_WEIGHTS.sum()))
+    mask = _deform(face_mask(landmarks, img.shape[0], part, rng), rng)
+    mask = mask * float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]))
+    source, target = _alter(img, rng), img.astype(np.float32)
+    fake = source * mask[..., None] + target * (1 - mask[..., None])
+    return np.clip(np.round(fake), 0, 255).astype(np.uint8), mask
