@@ -33,7 +33,12 @@ class Engine:
 
 
 def load_engine(weights_dir: Path | str = WEIGHTS_DIR) -> Engine:
-    return Engine(load_detector(weights_dir), FaceDetector())
+    """Load the detector and the face finder, and run one dummy face through both branches so
+    the first user does not pay PyTorch's lazy initialisation."""
+    engine = Engine(load_detector(weights_dir), FaceDetector())
+    size = engine.detector.input_size
+    engine.detector.score([np.zeros((size, size, 3), np.uint8)])
+    return engine
 
 
 @dataclass
