@@ -47,7 +47,7 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     train_pools, val_pools = load_pools(args.cache, seed=args.seed)
-    net = create_branch(args.backbone, pretrained=True)
+    net = create_branch(args.backbone, pretrained=not args.no_pretrained)
     opt = torch.optim.AdamW(
         [{"params": net.features.parameters(), "lr": args.lr}, {"params": net.head.parameters(), "lr": args.lr * 10}],
         weight_decay=1e-4,
@@ -87,7 +87,7 @@ def train(args: argparse.Namespace) -> None:
     print(json.dumps(summary))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train one detector branch on the CPU, resumably.")
     parser.add_argument("--cache", type=Path, required=True, help="crop cache from core.train.cache")
     parser.add_argument("--branch", choices=sorted(BATCHES), required=True)
@@ -101,7 +101,8 @@ def main() -> None:
     parser.add_argument("--val-batches", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    train(parser.parse_args())
+    parser.add_argument("--no-pretrained", action="store_true", help="random init (smoke tests without the ImageNet package)")
+    train(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,120 @@
+"""Pseudo-fake synthesis, augmentations, the crop cache and a one-step training run."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from core.faces import FaceDetector
+from core.train import cache
+from core.train.augment import degrade, generator_traces, inference_crop
+from core.train.sbi import PARTS, face_mask, self_blend
+
+
+@pytest.fixture(scope="module")
+def face_crop():
+    """A cached-style wide crop of the astronaut and its landmarks, made by the cache code itself."""
+    crop = cache._largest_face(data.astronaut())
+    assert crop is not None, "YuNet must find the astronaut's face"
+    return crop
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_masks_cover_the_face_region(face_crop, part):
+    img, landmarks = face_crop
+    mask = face_mask(landmarks, img.shape[0], part, np.random.default_rng(0))
+    assert mask.shape == img.shape[:2] and mask.dtype == np.float32
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    area = mask.mean()
+    assert 0.003 < area < 0.6, f"{part} mask covers {area:.3f} of the crop"
+    nose = np.round(landmarks[2]).astype(int)
+    if part in ("face", "nose", "eyes_nose", "nose_mouth"):
+        assert mask[nose[1], nose[0]] == 1.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_self_blend_changes_only_inside_the_mask(face_crop, seed):
+    img, landmarks = face_crop
+    before = img.copy()
+    fake, mask = self_blend(img, landmarks, np.random.default_rng(seed))
+    np.testing.assert_array_equal(img, before)  # input untouched
+    assert fake.shape == img.shape and fake.dtype == np.uint8
+    assert mask.min() >= 0 and mask.max() <= 1
+    diff = np.abs(fake.astype(int) - img.astype(int)).max(axis=2)
+    assert diff[mask == 0].max() == 0, "pixels outside the mask must equal the source"
+    inside = mask > 0.5 * mask.max()
+    assert inside.any() and diff[inside].mean() > 0.5, "the blended region must differ from the source"
+
+
+def test_degrade_is_shared_by_a_pair(face_crop):
+    img, _ = face_crop
+    for seed in range(5):
+        a, b = degrade(img, seed), degrade(img, seed)
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == img.shape and a.dtype == np.uint8
+
+
+def test_inference_crop_replicates_edges_instead_of_black():
+    grey = np.full((cache.CACHE_SIZE, cache.CACHE_SIZE, 3), 200, np.uint8)
+    for seed in range(10):  # jittered crops may reach past the cached crop's edge
+        out = inference_crop(grey, 1.0, 96, np.random.default_rng(seed), flip=True)
+        assert out.shape == (96, 96, 3) and out.min() == 200
+
+
+def test_generator_traces_add_spectral_energy(face_crop):
+    img, _ = face_crop
+    rng = np.random.default_rng(1)
+    traced = generator_traces(img, rng)
+    assert traced.shape == img.shape and traced.dtype == np.uint8
+    assert np.abs(traced.astype(int) - img.astype(int)).mean() > 0.5
+
+
+def test_cache_and_one_training_step(tmp_path, monkeypatch):
+    """Build a crop cache from generated images, then train one step and export weights."""
+    from core.train import __main__ as train_cli
+    from core.train.export import export
+    from core.model import load_detector
+
+    astronaut = data.astronaut()
+    folders = {"train/real/utkface": 3, "train/real/nomask": 2, "train/gan/real": 2, "train/gan/fake": 2}
+    for folder, count in folders.items():
+        target = tmp_path / "data" / folder
+        target.mkdir(parents=True)
+        for i in range(count):  # distinct files: cache deduplicates by sha256
+            shifted = np.roll(astronaut, 7 * i + len(folder), axis=1)
+            cv2.imwrite(str(target / f"{i}.jpg"), cv2.cvtColor(shifted, cv2.COLOR_RGB2BGR))
+    monkeypatch.setattr(cache, "SOURCES", {k: v for k, v in cache.SOURCES.items() if k != "video"})
+    cache.build(tmp_path / "data", tmp_path / "cache", workers=1)
+    with np.load(tmp_path / "cache" / "utkface.npz") as z:
+        assert z["crops"].shape == (3, cache.CACHE_SIZE, cache.CACHE_SIZE, 3)
+        assert z["landmarks"].shape == (3, 5, 2)
+    for branch in ("blend", "synthetic"):
+        out = tmp_path / branch
+        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1",
+                        "--batch", "4", "--size", "64", "--val-batches", "1", "--no-pretrained", "--threads", "1"])
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
+        assert (out / "checkpoint.pt").exists()
+    meta = export({b: tmp_path / b for b in ("blend", "synthetic")}, tmp_path / "weights", "mobilenet_v2", 64)
+    assert all(b["trained"] for b in meta["branches"].values())
+    detector = load_detector(tmp_path / "weights")
+    probs = detector.score([np.zeros((64, 64, 3), np.uint8)] * 2)
+    assert set(probs) == {"blend", "synthetic", "fused"} and probs["fused"].shape == (2,)
+
+
+def test_face_detector_rejects_non_finite_boxes(monkeypatch):
+    detector = FaceDetector()
+    rows = np.array([[np.inf, 0, 10, 10] + [0] * 10 + [0.9], [5, 5, np.nan, 10] + [0] * 10 + [0.9]], np.float32)
+
+    class FakeNet:
+        def setInputSize(self, size):
+            pass
+
+        def detect(self, img):
+            return 1, rows
+
+    monkeypatch.setattr(detector, "_net", FakeNet())
+    assert detector._detect_once(np.zeros((50, 50, 3), np.uint8)) == []
