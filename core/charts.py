@@ -1,0 +1,144 @@
+"""Figures built from an `AnalysisResult`: Plotly charts and boxed previews. They draw scores, never compute them."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import cv2
+import numpy as np
+import plotly.graph_objects as go
+
+from core.analyze import AnalysisResult, FaceResult, FrameResult
+
+__all__ = [
+    "ZONE_COLOURS", "TOO_SMALL_COLOUR", "zone", "face_label", "ranked_faces", "face_scores_figure",
+    "timeline_figure", "picked_frame", "draw_faces",
+]
+
+ZONE_COLOURS = {"REAL": "#2e9d5b", "INCONCLUSIVE": "#d9a21b", "FAKE": "#d2453b"}
+TOO_SMALL_COLOUR = "#4aa3df"
+NO_FACE_COLOUR = "#8a8f98"
+_BRANCH_SYMBOLS = ("circle-open", "square-open", "diamond-open", "triangle-up-open")
+
+
+def zone(score: float, thresholds: dict[str, float]) -> str:
+    """The verdict zone a calibrated score falls in (thresholds are inclusive, as in `core.analyze.decide`)."""
+    if score >= thresholds["fake"]:
+        return "FAKE"
+    if score <= thresholds["real"]:
+        return "REAL"
+    return "INCONCLUSIVE"
+
+
+def face_label(index: int, face: FaceResult) -> str:
+    """Human numbering (1-based, detector order, matches the boxes), with the track in videos."""
+    label = f"Face {index + 1}"
+    return label if face.track is None else f"{label} · person {face.track + 1}"
+
+
+def ranked_faces(frame: FrameResult) -> list[tuple[int, FaceResult]]:
+    """(index in frame, face) pairs: judged faces most suspicious first, then the too-small ones."""
+    judged = [(i, f) for i, f in enumerate(frame.faces) if f.scores]
+    judged.sort(key=lambda pair: -pair[1].scores["fused"])
+    return judged + [(i, f) for i, f in enumerate(frame.faces) if not f.scores]
+
+
+def _branches(result: AnalysisResult) -> list[str]:
+    return [name for name in result.branch_scores if name != "fused"]
+
+
+def _score_axes(fig: go.Figure, thresholds: dict[str, float]) -> None:
+    """Score axis 0..1 with both thresholds and the inconclusive band between them."""
+    real, fake = thresholds["real"], thresholds["fake"]
+    fig.add_hrect(y0=real, y1=fake, fillcolor=ZONE_COLOURS["INCONCLUSIVE"], opacity=0.15, line_width=0,
+                  annotation_text="inconclusive", annotation_position="top left")
+    fig.add_hline(y=fake, line_dash="dash", line_color=ZONE_COLOURS["FAKE"],
+                  annotation_text=f"FAKE ≥ {fake:.2f}", annotation_position="bottom right")
+    fig.add_hline(y=real, line_dash="dash", line_color=ZONE_COLOURS["REAL"],
+                  annotation_text=f"REAL ≤ {real:.2f}", annotation_position="top right")
+    fig.update_yaxes(range=[0, 1.02], title_text="calibrated P(manipulated)")
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+
+
+def face_scores_figure(result: AnalysisResult, frame: FrameResult | None = None) -> go.Figure:
+    """Bars of the fused score per judged face (most suspicious first), each branch as a marker."""
+    frame = frame if frame is not None else result.frames[0]
+    judged = [(i, f) for i, f in ranked_faces(frame) if f.scores]
+    labels = [face_label(i, f) for i, f in judged]
+    fused = [f.scores["fused"] for _, f in judged]
+    fig = go.Figure(go.Bar(
+        x=labels, y=fused, name="fused (verdict score)",
+        marker_color=[ZONE_COLOURS[zone(s, result.thresholds)] for s in fused],
+        hovertemplate="%{x}: %{y:.3f}<extra>fused</extra>",
+    ))
+    for name, symbol in zip(_branches(result), _BRANCH_SYMBOLS):
+        fig.add_trace(go.Scatter(
+            x=labels, y=[f.scores[name] for _, f in judged], mode="markers", name=f"{name} branch",
+            marker=dict(symbol=symbol, size=12, line_width=2), hovertemplate=f"%{{x}}: %{{y:.3f}}<extra>{name}</extra>",
+        ))
+    _score_axes(fig, result.thresholds)
+    fig.update_layout(title_text="Score per face (most suspicious first)")
+    return fig
+
+
+def _frame_branch_max(frame: FrameResult, name: str) -> float | None:
+    return max((f.scores[name] for f in frame.faces if f.scores), default=None)
+
+
+def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.Figure:
+    """Most suspicious face per sampled frame over time; every point carries its frame position as
+    `customdata`, so a click selects the frame. Frames without a judged face sit at 0 in grey."""
+    frames = result.frames
+    times = [fr.time for fr in frames]
+    scores = [fr.score for fr in frames]
+    positions = list(range(len(frames)))
+    colours = [ZONE_COLOURS[zone(s, result.thresholds)] if s is not None else NO_FACE_COLOUR for s in scores]
+    fig = go.Figure(go.Scatter(
+        x=times, y=[s if s is not None else 0.0 for s in scores], customdata=positions, mode="lines+markers",
+        name="frame score (most suspicious face)", line=dict(color="#9aa5b1", width=1),
+        marker=dict(color=colours, size=10, symbol=["circle" if s is not None else "x" for s in scores]),
+        text=["" if s is not None else "no face judged" for s in scores],
+        hovertemplate="t = %{x:.2f} s: %{y:.3f} %{text}<extra>frame</extra>",
+    ))
+    for name in _branches(result):
+        fig.add_trace(go.Scatter(
+            x=times, y=[_frame_branch_max(fr, name) for fr in frames], customdata=positions, mode="lines",
+            name=f"{name} branch", line=dict(dash="dot", width=1), hovertemplate=f"%{{y:.3f}}<extra>{name}</extra>",
+        ))
+    if selected is not None and 0 <= selected < len(frames):
+        fig.add_vline(x=times[selected], line_color="#ffffff", line_width=1, opacity=0.6)
+    _score_axes(fig, result.thresholds)
+    fig.update_xaxes(title_text="time (s)")
+    fig.update_layout(title_text="Score per sampled frame (click a point to inspect it)", clickmode="event+select")
+    return fig
+
+
+def picked_frame(points: Iterable[dict[str, Any]]) -> int | None:
+    """Frame position from a Streamlit Plotly selection (the first point's `customdata`)."""
+    for point in points:
+        value = point.get("customdata")
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else None
+        if value is not None:
+            return int(value)
+    return None
+
+
+def _hex_rgb(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def draw_faces(rgb: np.ndarray, frame: FrameResult, thresholds: dict[str, float], max_side: int = 1600) -> np.ndarray:
+    """A display copy of the image, at most `max_side` pixels, with every face boxed and numbered:
+    judged faces in their zone colour, too-small faces in blue marked "too small"."""
+    scale = min(1.0, max_side / max(rgb.shape[:2]))
+    out = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb.copy()
+    thick = max(2, round(max(out.shape[:2]) / 400))
+    for i, face in enumerate(frame.faces):
+        x, y, w, h = (round(v * scale) for v in face.box)
+        if face.scores:
+            colour, text = ZONE_COLOURS[zone(face.scores["fused"], thresholds)], f"{i + 1}"
+        else:
+            colour, text = TOO_SMALL_COLOUR, f"{i + 1} too small"
+        cv2.rectangle(out, (x, y), (x + w, y + h), _hex_rgb(colour), thick)
+        cv2.putText(out, text, (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, _hex_rgb(colour), thick)
+    return out

@@ -1,0 +1,26 @@
+"""Analyze image: upload, every face boxed and scored, verdict, per-face chart, crops beside Grad-CAM."""
+import streamlit as st
+
+from core import ui
+from core.media import IMAGE_TYPES
+
+engine = ui.engine_or_stop()
+st.title("Analyze image")
+upload = st.file_uploader("Image to analyze (JPEG, PNG, WebP or BMP)", type=list(IMAGE_TYPES), key="image_upload")
+if upload is None:
+    st.info("Upload an image: every face in it is found, boxed and scored. Nothing is stored.")
+    st.stop()
+
+analysis = ui.image_upload(engine, upload)
+if analysis is None:
+    st.stop()
+result = analysis.result
+frame = result.frames[0]
+
+ui.untrained_warning(result)
+ui.verdict_section(result)
+ui.boxed_image_section(analysis)
+ui.no_face_section(result)
+ui.face_chart_section(result, frame, key="image-faces-chart")
+ui.faces_section(engine, result, frame, key="image-faces")
+ui.details_section(result)

@@ -1,0 +1,29 @@
+"""Analyze video: frames sampled over the whole duration, per-frame timeline, faces of a chosen frame."""
+import streamlit as st
+
+from core import ui
+from core.analyze import DEFAULT_VIDEO_FRAMES
+from core.media import VIDEO_TYPES
+
+engine = ui.engine_or_stop()
+st.title("Analyze video")
+upload = st.file_uploader("Video to analyze (MP4, MOV, AVI, WebM or MKV)", type=list(VIDEO_TYPES), key="video_upload")
+count = st.slider("Frames to sample, spread evenly over the whole video", 8, 128, DEFAULT_VIDEO_FRAMES, key="video_frames",
+                  help="More frames find short manipulated stretches but take longer.")
+if upload is None:
+    st.info("Upload a video: frames are sampled evenly over its whole duration and every face is scored. Nothing is stored.")
+    st.stop()
+
+analysis = ui.video_upload(engine, upload, count)
+if analysis is None:
+    st.stop()
+result = analysis.result
+
+ui.untrained_warning(result)
+ui.verdict_section(result)
+ui.media_facts_section(result)
+frame = ui.timeline_section(result)
+if frame is not None:
+    ui.face_chart_section(result, frame, key="video-faces-chart")
+    ui.faces_section(engine, result, frame, key="video-faces")
+ui.details_section(result)

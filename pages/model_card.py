@@ -1,0 +1,33 @@
+"""Model card: what the detector is, how it was trained and measured, its limits, ethics and license."""
+import streamlit as st
+
+from core import ui
+
+engine = ui.engine_or_stop()
+st.title("Model card")
+if not engine.detector.trained:
+    st.error(ui.UNTRAINED_TEXT, icon=":material/warning:")
+
+card = ui.model_card_text()
+if card:
+    st.markdown(card)
+else:
+    st.info("The written model card (weights/MODEL_CARD.md) is not available yet; the facts below come from the weights.")
+
+st.header("The loaded weights")
+ui.metadata_section(engine.detector)
+
+st.header("Evaluation")
+report = ui.evaluation_report()
+if report:
+    st.markdown(report)
+else:
+    st.info("No evaluation report yet (weights/eval/report.md is produced by the evaluation run).")
+
+st.header("Limits")
+st.markdown(ui.LIMITS_TEXT)
+st.header("Ethics")
+st.markdown(ui.ETHICS_TEXT)
+st.header("License")
+st.markdown("The code and the shipped weights are released under the MIT license. The YuNet face detector "
+            "(weights/yunet) keeps its own license, shipped beside it.")

@@ -1,0 +1,24 @@
+"""Entry point: page config, navigation and the shared sidebar. Run with `streamlit run streamlit_app.py`."""
+import logging
+
+import streamlit as st
+
+from core import ui
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+st.set_page_config(page_title="Deepfake forensics", page_icon=":material/policy:", layout="wide")
+
+# One line per page; a new screen is one more st.Page in its section.
+PAGES = {
+    "Analyze": [
+        st.Page("pages/analyze_image.py", title="Analyze image", icon=":material/image_search:", default=True),
+        st.Page("pages/analyze_video.py", title="Analyze video", icon=":material/movie:"),
+    ],
+    "About": [
+        st.Page("pages/model_card.py", title="Model card", icon=":material/description:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+ui.sidebar(ui.engine_or_stop())
+page.run()
