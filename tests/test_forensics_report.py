@@ -1,0 +1,50 @@
+"""The forensic report as it goes into a case record: JSON-safe, ordered, never raising on bad files."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import ExifTags, Image, PngImagePlugin
+
+from core.forensics import LIMITS, VIEW_NAMES, forensic_report, headline
+
+
+def _png_from_a_generator() -> bytes:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Software] = "Adobe Photoshop 25.0"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "a face\nSteps: 20, Sampler: Euler a")
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(buffer, "PNG", pnginfo=info, exif=exif)
+    return buffer.getvalue()
+
+
+def test_image_report_is_json_safe_and_most_telling_first():
+    report = forensic_report(_png_from_a_generator(), "image")
+    assert json.loads(json.dumps(report)) == report
+    assert [f["kind"] for f in report["flags"]] == ["generator", "editor", "camera"]
+    assert report["provenance"]["status"] == "none"
+    assert set(report["views"]) == set(VIEW_NAMES) and report["limits"] == LIMITS
+    assert len(report["sha256"]) == 64 and report["tracks"] == []
+    assert headline(report) == "No Content Credentials; 3 flags (1 generator, 1 editor, 1 camera)."
+
+
+@pytest.mark.parametrize("kind", ["image", "video"])
+@pytest.mark.parametrize("data", [b"", b"garbage", b"\x89PNG\r\n\x1a\n" + bytes(64)])
+def test_bad_files_give_notes_never_exceptions(kind, data):
+    report = forensic_report(data, kind)
+    json.dumps(report)
+    assert report["metadata"]["notes"]
+
+
+def test_truncated_file_is_not_called_a_damaged_manifest():
+    report = forensic_report(b"\xff\xd8\xff\xe0 truncated", "image")
+    assert report["provenance"]["status"] == "unreadable"
+    assert "could not be read" in report["metadata"]["notes"][0]
+
+
+def test_unknown_kind_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="'image' or 'video'"):
+        forensic_report(b"", "audio")

@@ -1,0 +1,66 @@
+"""Face-track consistency on a synthetic video result: one steady face, one jumpy and swinging."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.analyze import AnalysisResult, FaceResult, FrameResult, Verdict
+from core.forensics import forensic_report
+from core.forensics.tracks import track_flags, track_summary
+
+
+def _result() -> AnalysisResult:
+    """Track 0 drifts 10 px a frame with a steady score; track 1 jumps 80 px and swings 0.1 ↔ 0.9;
+    track 2 appears once."""
+    frames = []
+    for i in range(4):
+        faces = [
+            FaceResult((100.0 + 10 * i, 50.0, 100.0, 100.0), 0.9, False, {"fused": 0.30}, track=0),
+            FaceResult((400.0 + 80 * (i % 2), 60.0, 50.0, 50.0), 0.8, False, {"fused": 0.9 if i % 2 else 0.1}, track=1),
+        ]
+        if i == 3:
+            faces.append(FaceResult((10.0, 10.0, 8.0, 8.0), 0.7, True, None, track=2))
+        frames.append(FrameResult(i * 10, i * 0.5, faces))
+    verdict = Verdict("INCONCLUSIVE", 0.5, None, "blend", "test")
+    return AnalysisResult("video", "0" * 64, {}, frames, verdict, {}, "test", False, {"real": 0.3, "fake": 0.7}, {})
+
+
+def test_steady_track_has_small_jitter_and_no_notes():
+    steady = track_summary(_result())[0]
+    assert steady["frames"] == 4 and steady["judged"] == 4
+    assert steady["centre_shift_mean"] == pytest.approx(0.1)  # 10 px on a 100 px face
+    assert steady["size_change_mean"] == 0.0
+    assert steady["score_mean"] == pytest.approx(0.3) and steady["score_std"] == 0.0
+    assert (steady["first_time"], steady["last_time"]) == (0.0, 1.5)
+    assert steady["notes"] == []
+
+
+def test_jumping_swinging_track_is_noted_and_flagged():
+    tracks = track_summary(_result())
+    jumpy = tracks[1]
+    assert jumpy["centre_shift_mean"] == pytest.approx(1.6)  # 80 px on a 50 px face
+    assert jumpy["score_std"] == pytest.approx(0.4) and jumpy["score_max"] == pytest.approx(0.9)
+    assert len(jumpy["notes"]) == 2
+    flags = track_flags(tracks)
+    assert [f["field"] for f in flags] == ["face track 1", "face track 1"]
+
+
+def test_single_sighting_and_unjudged_face_give_empty_stats():
+    lone = track_summary(_result())[2]
+    assert lone["frames"] == 1 and lone["judged"] == 0
+    assert lone["score_mean"] is None and lone["centre_shift_mean"] is None
+    assert lone["notes"] == ["Seen in one sampled frame only: no consistency to measure."]
+
+
+def test_result_object_and_its_dict_give_the_same_summary():
+    result = _result()
+    assert track_summary(result) == track_summary(json.loads(json.dumps(result.to_dict())))
+
+
+def test_video_report_carries_tracks_and_their_flags():
+    report = forensic_report(b"not a video", "video", _result())
+    assert len(report["tracks"]) == 3
+    assert {f["kind"] for f in report["flags"]} == {"track"}
+    assert "could not be read" in report["metadata"]["notes"][0]
+    json.dumps(report)
