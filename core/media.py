@@ -174,7 +174,9 @@ def sample_frames(source: Source, count: int, limits: Limits = DEFAULT_LIMITS) -
         stream.thread_type = "AUTO"
         base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         try:
-            yield from _decode_at(container, stream, base, info, sample_times(info.duration, count))
+            # never more timestamps than frames: extra ones would only repeat frames
+            times = sample_times(info.duration, min(count, info.frame_count))
+            yield from _decode_at(container, stream, base, info, times)
         except av.error.FFmpegError as exc:
             raise MediaError(f"The video could not be decoded; its codec may be unsupported or the file corrupt ({exc}).") from None
 

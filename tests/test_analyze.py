@@ -1,0 +1,152 @@
+"""core.analyze and core.explain: the pipeline on an image and a video, aggregation, verdicts, Grad-CAM."""
+import hashlib
+import json
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from core.analyze import aggregate_frames, analyze_image, analyze_image_bytes, analyze_video, decide
+from core.explain import gradcam, overlay
+from core.model import BranchConfig, Detector, create_branch, to_tensor
+
+LABELS = {"REAL", "FAKE", "INCONCLUSIVE", "NO FACE"}
+
+
+def check_scores(scores: dict[str, float], branches) -> None:
+    assert set(scores) == {*branches, "fused"}
+    assert all(0.0 <= v <= 1.0 for v in scores.values())
+    assert scores["fused"] == max(scores[n] for n in branches)
+
+
+def test_image_analysis(engine, astronaut_jpeg):
+    result = analyze_image_bytes(engine, astronaut_jpeg)
+    assert result.kind == "image" and result.sha256 == hashlib.sha256(astronaut_jpeg).hexdigest()
+    (face,) = result.faces
+    check_scores(face.scores, engine.detector.branches)
+    assert face.crop.shape == (engine.detector.input_size,) * 2 + (3,)
+    assert result.verdict.label in LABELS - {"NO FACE"} and result.verdict.family in engine.detector.branches
+    assert result.model_trained == engine.detector.trained
+    if not result.model_trained:
+        assert result.verdict.label == "INCONCLUSIVE" and result.verdict.confidence is None
+    assert {"decode_s", "detect_s", "model_s", "total_s"} <= set(result.timings)
+    text = json.dumps(result.to_dict())
+    assert "crop" not in text and result.sha256 in text
+
+
+def test_no_face_image_gets_labelled_whole_image_scores(engine, no_face_png):
+    result = analyze_image_bytes(engine, no_face_png)
+    assert result.faces == [] and result.verdict.label == "NO FACE" and result.verdict.score is None
+    check_scores(result.whole_image, engine.detector.branches)
+    assert any("whole-image" in note for note in result.notes)
+
+
+def test_video_analysis(engine, two_face_video):
+    calls = []
+    result = analyze_video(engine, two_face_video, 8, progress=lambda f, text: calls.append(f))
+    assert result.kind == "video" and len(result.frames) == 8 == result.media["frames_sampled"]
+    assert calls[-1] == pytest.approx(1.0)
+    assert all(len(frame.faces) == 2 for frame in result.frames)
+    tracks = [{face.track for face in frame.faces} for frame in result.frames]
+    assert all(t == tracks[0] for t in tracks) and len(tracks[0]) == 2  # same two people throughout
+    for face in result.faces:
+        check_scores(face.scores, engine.detector.branches)
+    times = [frame.time for frame in result.frames]
+    assert times == sorted(times)
+    assert result.verdict.label in LABELS - {"NO FACE"}
+    assert result.branch_scores["fused"] == pytest.approx(aggregate_frames(f.score for f in result.frames), abs=1e-4)
+
+
+def test_aggregate_frames_is_a_trimmed_mean_of_frame_maxima():
+    assert aggregate_frames([None, None]) is None
+    assert aggregate_frames([0.4]) == pytest.approx(0.4)
+    # one odd frame at each end is dropped: neither convicts nor clears the video
+    assert aggregate_frames([0.2] * 8 + [1.0, 0.0]) == pytest.approx(0.2)
+    assert aggregate_frames([0.2, None, 0.6]) == pytest.approx(0.4)
+
+
+THRESHOLDS = {"real": 0.3, "fake": 0.7}
+
+
+@pytest.mark.parametrize("score, label, confidence", [
+    (0.9, "FAKE", 0.9), (0.7, "FAKE", 0.7), (0.1, "REAL", 0.9), (0.3, "REAL", 0.7), (0.5, "INCONCLUSIVE", 0.5),
+    (0.6, "INCONCLUSIVE", 0.6),
+])
+def test_decide_with_trained_weights(score, label, confidence):
+    verdict = decide(score, "blend", THRESHOLDS, trained=True)
+    assert (verdict.label, verdict.family) == (label, "blend")
+    assert verdict.confidence == pytest.approx(confidence)
+
+
+def test_decide_never_presents_untrained_scores_as_findings():
+    verdict = decide(0.99, "synthetic", THRESHOLDS, trained=False)
+    assert verdict.label == "INCONCLUSIVE" and verdict.confidence is None and "untrained" in verdict.reason
+
+
+def test_decide_without_face():
+    assert decide(None, None, THRESHOLDS, trained=True).label == "NO FACE"
+
+
+@pytest.fixture(scope="module")
+def crops(engine, two_faces) -> list[np.ndarray]:
+    """The two model-sized face crops of the two-face image."""
+    return [face.crop for face in analyze_image(engine, two_faces).faces]
+
+
+@pytest.fixture(scope="module")
+def random_detector(crops) -> Detector:
+    """A detector with seeded random weights, its batch-norm statistics set on the test crops and a
+    head that votes "fake" for every feature, so Grad-CAM maps are not trivially zero (freshly
+    initialised or untrained shipped weights can give empty maps)."""
+    torch.manual_seed(0)
+    branch = create_branch("mobilenet_v2")
+    config = BranchConfig("blend", "mobilenet_v2", "unused.pt", 160)
+    for module in branch.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = 1.0  # running statistics = those of the one batch below
+    branch.train()
+    with torch.no_grad():
+        branch(to_tensor(crops, config))
+    branch.head[1].weight.data.abs_()
+    return Detector({"thresholds": THRESHOLDS}, {"blend": branch}, {"blend": config})
+
+
+def test_gradcam_shape_range_and_input_untouched(random_detector, crops):
+    crop = crops[0]
+    before = crop.copy()
+    params = [p.detach().clone() for p in random_detector.branches["blend"].parameters()]
+    heat = gradcam(random_detector, crop, "blend")
+    assert heat.shape == crop.shape[:2] and heat.dtype == np.float32
+    assert heat.min() >= 0.0 and heat.max() == pytest.approx(1.0)
+    np.testing.assert_array_equal(crop, before)
+    for p, old in zip(random_detector.branches["blend"].parameters(), params):
+        assert p.grad is None and torch.equal(p, old)
+    blended = overlay(crop, heat)
+    assert blended.shape == crop.shape and blended.dtype == np.uint8
+
+
+def test_gradcam_is_thread_safe(random_detector, crops):
+    """Two threads on the shared model get exactly the maps of sequential calls."""
+    expected = [gradcam(random_detector, c, "blend") for c in crops]
+    assert not np.array_equal(expected[0], expected[1])  # the two faces differ, so a mix-up would show
+    got: dict[tuple[int, int], np.ndarray] = {}
+
+    def work(worker: int) -> None:
+        for rep in range(5):
+            i = (worker + rep) % len(crops)
+            got[(worker, rep)] = gradcam(random_detector, crops[i], "blend")
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (worker, rep), heat in got.items():
+        np.testing.assert_allclose(heat, expected[(worker + rep) % len(crops)], atol=1e-5)
+
+
+def test_gradcam_on_every_shipped_branch(engine, crops):
+    for name in engine.detector.branches:
+        heat = gradcam(engine.detector, crops[0], name)
+        assert heat.shape == crops[0].shape[:2] and 0.0 <= heat.min() <= heat.max() <= 1.0

@@ -1,0 +1,46 @@
+"""core.faces: YuNet finds every face, flags small ones, and crops never pad with black."""
+import cv2
+import numpy as np
+import pytest
+
+from core.faces import MIN_FACE_PX, FaceDetector, crop_box, crop_face
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return FaceDetector()
+
+
+def test_astronaut_has_one_judgeable_face(detector, astronaut):
+    faces = detector.detect(astronaut)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    assert 150 < x + w / 2 < 300 and 60 < y + h / 2 < 200  # her face, not the suit or the flag
+    assert not faces[0].too_small and faces[0].landmarks.shape == (5, 2)
+
+
+def test_every_face_is_found_largest_first(detector, two_faces):
+    faces = detector.detect(two_faces)
+    assert len(faces) == 2
+    assert faces[0].box[2] * faces[0].box[3] >= faces[1].box[2] * faces[1].box[3]
+
+
+def test_no_face_image(detector, no_face_rgb):
+    assert detector.detect(no_face_rgb) == []
+
+
+def test_small_faces_are_flagged_too_small(detector, astronaut):
+    faces = detector.detect(cv2.resize(astronaut, (160, 160), interpolation=cv2.INTER_AREA))
+    assert faces and all(f.too_small and f.size < MIN_FACE_PX for f in faces)
+
+
+def test_crop_at_the_border_is_never_black_padded(detector, astronaut):
+    corner = np.ascontiguousarray(astronaut[90:, 200:])  # the face touches the top-left corner
+    face = detector.detect(corner)[0]
+    x0, y0, _ = crop_box(face)
+    assert x0 < 0 or y0 < 0  # the crop window really leaves the image
+    crop = crop_face(corner, face, 160)
+    assert crop.shape == (160, 160, 3)
+    edges = [crop[0], crop[-1], crop[:, 0], crop[:, -1]]
+    assert all(edge.max() > 0 for edge in edges)
+    assert (crop.reshape(-1, 3).max(axis=1) == 0).mean() < 0.01  # no black band anywhere

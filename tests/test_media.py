@@ -1,0 +1,110 @@
+"""core.media: type sniffing, safe image decoding, limits, video probing and uniform frame sampling."""
+import io
+
+import numpy as np
+import pytest
+from conftest import encode_image, encode_video, garbage_video
+from PIL import Image
+
+from core.media import Limits, MediaError, decode_image, probe_video, sample_frames, sample_times, sniff_kind
+
+
+@pytest.mark.parametrize("head, kind", [
+    (b"\xff\xd8\xff\xe0\0\x10JFIF", "image"),
+    (b"\x89PNG\r\n\x1a\n\0\0", "image"),
+    (b"BM6\0\0\0\0\0", "image"),
+    (b"RIFF\0\0\0\0WEBPVP8 ", "image"),
+    (b"RIFF\0\0\0\0AVI LIST", "video"),
+    (b"\0\0\0\x20ftypisom", "video"),
+    (b"\x1a\x45\xdf\xa3\x01\0\0\0", "video"),
+    (b"hello, plain text", None),
+    (b"", None),
+])
+def test_sniff_kind_reads_content_not_names(head, kind):
+    assert sniff_kind(head) == kind
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP"])
+def test_decode_every_supported_image_format(astronaut, fmt):
+    rgb = decode_image(encode_image(astronaut, fmt))
+    assert rgb.shape == astronaut.shape and rgb.dtype == np.uint8
+
+
+def test_decode_applies_exif_orientation(astronaut):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    buf = io.BytesIO()
+    Image.fromarray(astronaut[:, :300]).save(buf, "JPEG", exif=exif)
+    assert decode_image(buf.getvalue()).shape == (300, 512, 3)
+
+
+def test_bad_images_raise_a_message_for_the_user(bad_image):
+    _, content, words = bad_image
+    with pytest.raises(MediaError, match=words):
+        decode_image(content)
+
+
+def test_byte_limit(astronaut_jpeg):
+    with pytest.raises(MediaError, match="the limit is"):
+        decode_image(astronaut_jpeg, Limits(max_bytes=1024))
+
+
+def test_pixel_limit_is_checked_before_decoding(astronaut_jpeg):
+    with pytest.raises(MediaError, match="512 × 512"):
+        decode_image(astronaut_jpeg, Limits(max_pixels=100_000))
+
+
+def test_probe_reports_media_facts(two_face_video):
+    info = probe_video(two_face_video)
+    assert (info.width, info.height, info.codec) == (480, 240, "mpeg4")
+    assert info.fps == pytest.approx(10) and info.duration == pytest.approx(2.0, abs=0.1)
+    assert info.frame_count == 20 and "mp4" in info.container
+
+
+@pytest.mark.parametrize("fmt, codec", [("mov", "mpeg4"), ("avi", "mpeg4"), ("matroska", "mpeg4"), ("webm", "libvpx-vp9")])
+def test_other_containers_are_sniffed_and_probed(two_faces, fmt, codec):
+    data = encode_video([two_faces] * 5, fmt, codec)
+    assert sniff_kind(data[:16]) == "video"
+    assert probe_video(data).width == 480
+
+
+def test_one_frame_video_is_refused(one_frame_video):
+    with pytest.raises(MediaError, match="fewer than two frames"):
+        probe_video(one_frame_video)
+
+
+def test_undecodable_stream_is_refused():
+    data = garbage_video()
+    probe_video(data)  # the container itself is valid
+    with pytest.raises(MediaError, match="could not be decoded"):
+        list(sample_frames(data, 8))
+
+
+def test_duration_limit(two_face_video):
+    with pytest.raises(MediaError, match="the limit is"):
+        probe_video(two_face_video, Limits(max_video_seconds=1.0))
+
+
+def test_image_is_not_a_video(astronaut_jpeg):
+    with pytest.raises(MediaError, match="not an MP4"):
+        probe_video(astronaut_jpeg)
+
+
+def test_sample_times_are_centred_in_equal_slices():
+    assert sample_times(10.0, 5) == pytest.approx([1, 3, 5, 7, 9])
+    assert sample_times(3.0, 0) == pytest.approx([1.5])
+
+
+def test_sampled_frames_cover_the_whole_video_uniformly(two_face_video):
+    frames = list(sample_frames(two_face_video, 8))
+    times = np.array([f.time for f in frames])
+    assert len(frames) == 8
+    assert times[0] < 2.0 / 8 and times[-1] > 2.0 - 2.0 / 8
+    assert np.allclose(np.diff(times), 0.25, atol=0.1 + 1e-9)  # one frame period of slack
+    assert all(f.rgb.shape == (240, 480, 3) for f in frames)
+
+
+def test_asking_for_more_frames_than_exist_repeats_none(two_face_video):
+    frames = list(sample_frames(two_face_video, 64))
+    indices = [f.index for f in frames]
+    assert len(indices) == len(set(indices)) <= 20
