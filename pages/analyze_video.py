@@ -26,4 +26,5 @@ frame = ui.timeline_section(result)
 if frame is not None:
     ui.face_chart_section(result, frame, key="video-faces-chart")
     ui.faces_section(engine, result, frame, key="video-faces")
+ui.forensics_video_section(upload, result)
 ui.details_section(result)
