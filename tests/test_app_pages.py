@@ -1,0 +1,201 @@
+"""Every page through streamlit.testing.v1.AppTest: uploads, verdicts, charts, heatmaps, bad input."""
+from pathlib import Path
+
+import pytest
+from conftest import garbage_video
+from streamlit.testing.v1 import AppTest
+
+from core.media import Limits
+from core.ui import LIMITS_KEY
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+TIMEOUT = 180  # seconds per script run; the first one loads the detector, and CI machines are busy
+VERDICTS = ("### REAL", "### FAKE", "### INCONCLUSIVE", "### NO FACE")
+
+
+def open_page(page: str | None = None, limits: Limits | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if limits is not None:
+        at.session_state[LIMITS_KEY] = limits
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception
+    return at
+
+
+def upload(at: AppTest, name: str, content: bytes, mime: str) -> AppTest:
+    at.file_uploader[0].set_value((name, content, mime)).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def banners(at: AppTest) -> list[str]:
+    return [e.value for kind in (at.success, at.warning, at.error, at.info) for e in kind]
+
+
+def verdict_texts(at: AppTest) -> list[str]:
+    return [text for text in banners(at) if text.startswith(VERDICTS)]
+
+
+def errors(at: AppTest) -> str:
+    return " ".join(e.value for e in at.error)
+
+
+def plotly_charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+# ---------------------------------------------------------------------------------------------- image
+
+
+def test_image_page_waits_for_an_upload():
+    at = open_page()
+    assert at.title[0].value == "Analyze image" and len(at.file_uploader) == 1
+    assert at.info and not at.error
+
+
+def test_image_upload_shows_verdict_chart_and_heatmaps(engine, astronaut_jpeg):
+    at = upload(open_page(), "astronaut.jpg", astronaut_jpeg, "image/jpeg")
+    (verdict,) = verdict_texts(at)
+    assert not at.error
+    assert plotly_charts(at), "per-face score chart"
+    captions = [c for img in at.image for c in img.proto.imgs for c in [c.caption]]
+    assert any("Grad-CAM" in c for c in captions) and any("crop the model saw" in c for c in captions)
+    assert any("1 face(s) found" in c for c in captions)  # the boxed image
+    untrained = any("UNTRAINED" in w.value for w in at.warning)
+    assert untrained == (not engine.detector.trained)
+    if not engine.detector.trained:
+        assert verdict.startswith("### INCONCLUSIVE")
+    assert any("SHA-256" in m.value for m in at.markdown)
+
+
+def test_image_without_faces_shows_whole_image_scores(no_face_png):
+    at = upload(open_page(), "shapes.png", no_face_png, "image/png")
+    (verdict,) = verdict_texts(at)
+    assert verdict.startswith("### NO FACE")
+    assert any("whole image" in m.label for m in at.metric)
+    assert any("Whole-image analysis" in h.value for h in at.subheader)
+
+
+def test_bad_images_show_an_error_and_the_page_stays_usable(bad_image, astronaut_jpeg):
+    name, content, words = bad_image
+    at = upload(open_page(), name, content, "image/jpeg")
+    assert words in errors(at) and not verdict_texts(at)
+    upload(at, "astronaut.jpg", astronaut_jpeg, "image/jpeg")
+    assert not at.error and len(verdict_texts(at)) == 1
+
+
+def test_unexpected_failure_is_logged_not_shown(monkeypatch, caplog, astronaut_jpeg):
+    import core.ui
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("internal detail the user must not see")
+
+    monkeypatch.setattr(core.ui, "analyze_image_bytes", broken)
+    at = upload(open_page(), "astronaut.jpg", astronaut_jpeg, "image/jpeg")
+    assert "Something unexpected went wrong" in errors(at) and "internal detail" not in errors(at)
+    assert "internal detail" in caplog.text  # the traceback is in the server log
+
+
+def test_upload_over_the_byte_limit(astronaut_jpeg):
+    """Streamlit refuses uploads over server.maxUploadSize before our code runs; this checks our
+    own byte check with a lowered limit (the default follows server.maxUploadSize)."""
+    at = upload(open_page(limits=Limits(max_bytes=10_000)), "astronaut.jpg", astronaut_jpeg, "image/jpeg")
+    assert "the limit is" in errors(at)
+
+
+def test_default_byte_limit_follows_max_upload_size():
+    from streamlit import config
+
+    before = config.get_option("server.maxUploadSize")
+    config.set_option("server.maxUploadSize", 7)
+    try:
+        at = AppTest.from_string(
+            "import streamlit as st\nfrom core.ui import current_limits\nst.text(current_limits().max_bytes)",
+            default_timeout=TIMEOUT,
+        ).run()
+    finally:
+        config.set_option("server.maxUploadSize", before)
+    assert at.text[0].value == str(7 * 1024 * 1024)
+
+
+def test_config_upload_cap_matches_the_core_default():
+    config = (Path(APP).parent / ".streamlit" / "config.toml").read_text()
+    megabytes = int(next(line for line in config.splitlines() if line.startswith("maxUploadSize")).split("=")[1])
+    assert Limits().max_bytes == megabytes * 1024 * 1024
+
+
+# ---------------------------------------------------------------------------------------------- video
+
+VIDEO_PAGE = "pages/analyze_video.py"
+
+
+def test_video_upload_shows_facts_timeline_and_faces(two_face_video):
+    at = open_page(VIDEO_PAGE)
+    at.slider[0].set_value(8)
+    upload(at, "two.mp4", two_face_video, "video/mp4")
+    assert not at.error and len(verdict_texts(at)) == 1
+    facts = {m.label: m.value for m in at.metric}
+    assert facts["Codec"] == "mpeg4" and facts["Resolution"] == "480 × 240" and facts["Frames sampled"] == "8"
+    assert len(plotly_charts(at)) == 2  # timeline + faces of the chosen frame
+    heatmaps = [c for img in at.image for c in img.proto.imgs if "Grad-CAM" in c.caption]
+    assert len(heatmaps) == 2  # both faces of the chosen frame
+    picker = at.select_slider[0]
+    assert len(picker.options) == 8
+
+    analysis = at.session_state["video_analysis"]
+    picker.set_value(3).run()
+    assert not at.exception and at.session_state["video_analysis"] is analysis  # no re-analysis
+    assert at.select_slider[0].value == 3
+
+
+def test_changing_the_frame_count_offers_a_new_analysis(two_face_video):
+    at = open_page(VIDEO_PAGE)
+    at.slider[0].set_value(8)
+    upload(at, "two.mp4", two_face_video, "video/mp4")
+    at.slider[0].set_value(10).run()
+    (again,) = [b for b in at.button if "Analyze again" in b.label]
+    again.click().run()
+    assert not at.exception and at.session_state["video_analysis"].result.media["frames_sampled"] == 10
+
+
+BAD_VIDEOS = {
+    "zero-byte": (lambda one, long: b"", None, "empty"),
+    "text-renamed": (lambda one, long: b"not a video at all\n" * 30, None, "not an MP4"),
+    "one-frame": (lambda one, long: one, None, "fewer than two frames"),
+    "unreadable-codec": (lambda one, long: garbage_video(), None, "could not be decoded"),
+    "too-long": (lambda one, long: long, Limits(max_video_seconds=1.0), "the limit is"),
+    "too-many-bytes": (lambda one, long: long, Limits(max_bytes=1000), "the limit is"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VIDEOS))
+def test_bad_videos_show_an_error(case, one_frame_video, two_face_video):
+    build, limits, words = BAD_VIDEOS[case]
+    at = upload(open_page(VIDEO_PAGE, limits), "clip.mp4", build(one_frame_video, two_face_video), "video/mp4")
+    assert words in errors(at) and not verdict_texts(at)
+    assert not plotly_charts(at)
+
+
+# ------------------------------------------------------------------------------------------ model card
+
+
+def test_model_card_page(engine):
+    at = open_page("pages/model_card.py")
+    assert at.title[0].value == "Model card"
+    assert engine.detector.version in " ".join(m.value for m in at.markdown)
+    assert (not engine.detector.trained) == any("UNTRAINED" in e.value for e in at.error)
+    text = " ".join(m.value for m in at.markdown)
+    assert "never proof" in text and "MIT license" in text
+    assert at.table, "branch table with calibration and trained flags"
+
+
+def test_model_card_documents_are_read_when_present(tmp_path):
+    from core.ui import evaluation_report, model_card_text
+
+    assert model_card_text(tmp_path) is None and evaluation_report(tmp_path) is None
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "MODEL_CARD.md").write_text("# Card")
+    (tmp_path / "eval" / "report.md").write_text("# Report")
+    assert model_card_text(tmp_path) == "# Card" and evaluation_report(tmp_path) == "# Report"
