@@ -29,7 +29,7 @@ __all__ = [
     "get_engine", "engine_or_stop", "current_limits", "LIMITS_KEY", "Analysis", "image_upload", "video_upload",
     "remembered", "sidebar", "untrained_warning", "verdict_section", "boxed_image_section", "no_face_section",
     "face_chart_section", "faces_section", "media_facts_section", "timeline_section", "details_section",
-    "model_card_text", "evaluation_report", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT", "HEATMAP_HELP", "UNTRAINED_TEXT",
+    "model_card_text", "evaluation_report", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT", "HEATMAP_HELP", "UNTRAINED_TEXT",
     "forensic_context", "forensics_image_section", "forensics_video_section",
 ]
 
@@ -343,6 +343,14 @@ def model_card_text(weights_dir: Path = WEIGHTS_DIR) -> str | None:
 def evaluation_report(weights_dir: Path = WEIGHTS_DIR) -> str | None:
     """The latest evaluation report, weights/eval/report.md, if one has been produced."""
     return _read(weights_dir / "eval" / "report.md")
+
+
+def document_section(text: str | None, missing: str) -> None:
+    """A Markdown document, or a note saying it does not exist yet."""
+    if text:
+        st.markdown(text)
+    else:
+        st.info(missing, icon=":material/info:")
 
 
 def metadata_section(detector: Detector) -> None:

@@ -8,21 +8,14 @@ st.title("Model card")
 if not engine.detector.trained:
     st.error(ui.UNTRAINED_TEXT, icon=":material/warning:")
 
-card = ui.model_card_text()
-if card:
-    st.markdown(card)
-else:
-    st.info("The written model card (weights/MODEL_CARD.md) is not available yet; the facts below come from the weights.")
+ui.document_section(ui.model_card_text(), "The written model card (weights/MODEL_CARD.md) is not available yet; "
+                                          "the facts below come from the weights.")
 
 st.header("The loaded weights")
 ui.metadata_section(engine.detector)
 
 st.header("Evaluation")
-report = ui.evaluation_report()
-if report:
-    st.markdown(report)
-else:
-    st.info("No evaluation report yet (weights/eval/report.md is produced by the evaluation run).")
+ui.document_section(ui.evaluation_report(), "No evaluation report yet (weights/eval/report.md is produced by the evaluation run).")
 
 st.header("Limits")
 st.markdown(ui.LIMITS_TEXT)
