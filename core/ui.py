@@ -22,6 +22,7 @@ from core.explain import gradcam, overlay
 from core.faces import MIN_FACE_PX
 from core.forensics import LIMITS as FORENSIC_LIMITS
 from core.forensics import VIEW_GUIDANCE, VIEW_NAMES, compute_view, forensic_report, headline
+from core.forensics.tracks import track_rows
 from core.media import Limits, MediaError, decode_image
 from core.model import WEIGHTS_DIR, Detector
 
@@ -471,8 +472,5 @@ def forensics_video_section(upload: UploadedFile, result: AnalysisResult) -> Non
     _forensic_summary(report)
     if report["tracks"]:
         st.markdown("**Face tracks across sampled frames**")
-        st.dataframe([{"person": t["track"] + 1, "frames": t["frames"], "judged": t["judged"],
-                       "span (s)": f"{t['first_time']:.1f}–{t['last_time']:.1f}", "box shift (face widths)": t["centre_shift_mean"],
-                       "score mean": t["score_mean"], "score sd": t["score_std"], "score max": t["score_max"],
-                       "notes": " ".join(t["notes"])} for t in report["tracks"]], hide_index=True)
+        st.dataframe(track_rows(report["tracks"]), hide_index=True)
     st.caption(FORENSIC_LIMITS)

@@ -9,6 +9,7 @@ import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 
 from core.forensics import LIMITS, VIEW_NAMES, forensic_report, headline
+from core.forensics.html import forensics_html
 
 
 def _png_from_a_generator() -> bytes:
@@ -48,3 +49,17 @@ def test_truncated_file_is_not_called_a_damaged_manifest():
 def test_unknown_kind_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="'image' or 'video'"):
         forensic_report(b"", "audio")
+
+
+def test_html_fragment_escapes_file_text_and_lists_flags_and_tracks():
+    exif = Image.Exif()
+    exif[ExifTags.Base.Software] = "GIMP <script>alert(1)</script>"
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(buffer, "JPEG", exif=exif)
+    report = forensic_report(buffer.getvalue(), "image")
+    report["tracks"] = [{"track": 0, "frames": 2, "judged": 1, "first_time": 0.0, "last_time": 1.0, "centre_shift_mean": 0.1,
+                         "score_mean": 0.2, "score_std": 0.0, "score_max": 0.2, "notes": []}]
+    html = forensics_html(report)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert html.startswith("<section") and "<h3>Flags" in html and "<h3>Face tracks" in html
+    assert LIMITS in html

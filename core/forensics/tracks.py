@@ -6,7 +6,7 @@ import numpy as np
 
 from core.forensics.flags import flag
 
-__all__ = ["track_summary", "track_flags", "JUMP_LIMIT", "SCORE_SPREAD_LIMIT"]
+__all__ = ["track_summary", "track_flags", "track_rows", "JUMP_LIMIT", "SCORE_SPREAD_LIMIT"]
 
 JUMP_LIMIT = 0.5  # mean centre shift between consecutive samples, in face widths
 SCORE_SPREAD_LIMIT = 0.2  # standard deviation of the fused score across a track's frames
@@ -76,3 +76,11 @@ def track_flags(tracks: list[dict]) -> list[dict]:
     """Flags for the report: one per jumping box or swinging score."""
     return [flag("track", f"face track {t['track']}", f"score sd {t['score_std']}, shift {t['centre_shift_mean']}", text)
             for t in tracks for text in _findings(t)]
+
+
+def track_rows(tracks: list[dict]) -> list[dict]:
+    """One display row per track, people numbered from 1 as on the pages."""
+    return [{"person": t["track"] + 1, "frames": t["frames"], "judged": t["judged"],
+             "span (s)": f"{t['first_time']:.1f}–{t['last_time']:.1f}", "box shift (face widths)": t["centre_shift_mean"],
+             "score mean": t["score_mean"], "score sd": t["score_std"], "score max": t["score_max"],
+             "notes": " ".join(t["notes"])} for t in tracks]
