@@ -196,7 +196,10 @@ def verdict_section(result: AnalysisResult) -> None:
     """The verdict banner (label, calibrated confidence, reason, driving branch) with the tool's limits beside it."""
     v = result.verdict
     parts = [f"### {v.label}"]
-    if v.confidence is not None:
+    if v.confidence is not None and v.label == "INCONCLUSIVE":
+        leaning = "FAKE" if v.score >= 0.5 else "REAL"
+        parts.append(f"Leans {leaning} at **{v.confidence:.0%}** (calibrated), too close to call.")
+    elif v.confidence is not None:
         parts.append(f"**{v.confidence:.0%}** calibrated confidence in this label.")
     if v.score is not None:
         parts.append(f"Manipulation score {v.score:.3f} (calibrated probability, fused over branches).")
@@ -264,6 +267,8 @@ def faces_section(engine: Engine, result: AnalysisResult, frame: FrameResult, ke
     ranked = charts.ranked_faces(frame)
     judged = [(i, f) for i, f in ranked if f.scores]
     small = [charts.face_label(i, f) for i, f in ranked if not f.scores]
+    if not frame.faces:
+        st.caption("No face was found in this frame.")
     if small:
         st.caption(f"Too small to judge (shorter side under {MIN_FACE_PX} px), not scored: {', '.join(small)}.")
     if not judged:
@@ -326,9 +331,9 @@ def timeline_section(result: AnalysisResult) -> FrameResult | None:
 
 def details_section(result: AnalysisResult) -> None:
     """Hash, model version and timings: what a report needs to reproduce the analysis."""
-    with st.expander("File hash, model and timings"):
-        st.markdown(f"SHA-256 `{result.sha256}`  \nModel `{result.model_version}` "
-                    f"({'trained' if result.model_trained else 'UNTRAINED'})")
+    st.markdown(f"SHA-256 `{result.sha256}`  \nModel `{result.model_version}` "
+                f"({'trained' if result.model_trained else 'UNTRAINED'})")
+    with st.expander("Timings"):
         st.table({"step": list(result.timings), "seconds": [round(v, 3) for v in result.timings.values()]})
 
 

@@ -78,6 +78,45 @@ def test_image_without_faces_shows_whole_image_scores(no_face_png):
     assert any("Whole-image analysis" in h.value for h in at.subheader)
 
 
+def test_faces_too_small_are_boxed_and_not_scored(astronaut):
+    import cv2
+    from conftest import encode_image
+
+    small = encode_image(cv2.resize(astronaut, (160, 160), interpolation=cv2.INTER_AREA))
+    at = upload(open_page(), "small.jpg", small, "image/jpeg")
+    (verdict,) = verdict_texts(at)
+    assert verdict.startswith("### NO FACE")
+    captions = [c.caption for img in at.image for c in img.proto.imgs]
+    assert any("too small to judge" in c for c in captions)  # the boxed image
+    assert any("Too small to judge" in c.value for c in at.caption) and not plotly_charts(at)
+
+
+def render_verdict(label: str, score: float | None, confidence: float | None) -> None:
+    """AppTest script: the verdict banner of a hand-made result, as trained weights would give it."""
+    from core.analyze import AnalysisResult, Verdict
+    from core.ui import verdict_section
+
+    verdict = Verdict(label, score, confidence, "blend" if score is not None else None, "reason")
+    thresholds = {"real": 0.35, "fake": 0.65}
+    verdict_section(AnalysisResult("image", "00", {}, [], verdict, {}, "v", True, thresholds, {}))
+
+
+@pytest.mark.parametrize("label, score, confidence, element, words", [
+    ("FAKE", 0.9, 0.9, "error", "90%** calibrated confidence"),
+    ("REAL", 0.1, 0.9, "success", "90%** calibrated confidence"),
+    ("INCONCLUSIVE", 0.55, 0.55, "warning", "Leans FAKE at **55%"),
+    ("NO FACE", None, None, "info", "NO FACE"),
+])
+def test_verdict_banner_per_label(label, score, confidence, element, words):
+    at = AppTest.from_function(render_verdict, args=(label, score, confidence), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    (banner,) = getattr(at, element)
+    assert banner.value.startswith(f"### {label}") and words in banner.value
+    if score is not None:
+        assert "face-swap / splice" in banner.value  # which branch drove it
+    assert any("never proof" in c.value for c in at.caption)  # limits stated beside the verdict
+
+
 def test_bad_images_show_an_error_and_the_page_stays_usable(bad_image, astronaut_jpeg):
     name, content, words = bad_image
     at = upload(open_page(), name, content, "image/jpeg")
