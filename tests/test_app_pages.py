@@ -189,6 +189,24 @@ def test_video_upload_shows_facts_timeline_and_faces(two_face_video):
     assert at.select_slider[0].value == 3
 
 
+def click_on_timeline() -> None:
+    """AppTest script: a Plotly click event as Streamlit stores it, passed to the timeline callback."""
+    import streamlit as st
+    from streamlit.elements.plotly_chart import PlotlySelectionState, PlotlyState
+
+    from core.ui import _follow_click
+
+    points = [{"curve_number": 0, "point_index": 5, "x": 1.1, "y": 0.4, "customdata": 5}]
+    st.session_state["chart"] = PlotlyState({"selection": PlotlySelectionState({"points": points})})
+    _follow_click("chart", "pick")
+    st.text(st.session_state["pick"])
+
+
+def test_a_click_on_the_timeline_picks_that_frame():
+    at = AppTest.from_function(click_on_timeline, default_timeout=TIMEOUT).run()
+    assert not at.exception and at.text[0].value == "5"
+
+
 def test_changing_the_frame_count_offers_a_new_analysis(two_face_video):
     at = open_page(VIDEO_PAGE)
     at.slider[0].set_value(8)
