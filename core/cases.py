@@ -174,6 +174,7 @@ class CaseRow(_Base):
     label_confidence: Mapped[float | None] = mapped_column(Float)
     labelled_by: Mapped[str | None] = mapped_column(String(100))
     labelled_at: Mapped[datetime | None]
+    forensics: Mapped[dict | None] = deferred(mapped_column(JSON))
 
 
 def _case_id(ondelete: str = "CASCADE", nullable: bool = False):
@@ -332,6 +333,7 @@ class Case(CaseSummary):
     model_trained: bool
     thresholds: dict
     result: dict  # AnalysisResult.to_dict()
+    forensics: dict | None  # core.forensics.forensic_report(), when it was run
     thumbnail: bytes | None
     has_media: bool
     batches: list[Batch] = field(default_factory=list)
@@ -412,7 +414,7 @@ def _json_safe(data: dict) -> dict:
     try:
         return json.loads(json.dumps(data, allow_nan=False))
     except ValueError:
-        raise ValueError("The result holds NaN or infinite scores and cannot be stored; re-run the analysis.") from None
+        raise ValueError("The result holds NaN or infinite numbers and cannot be stored; re-run the analysis.") from None
 
 
 def _text(value: Any) -> str | None:
@@ -578,7 +580,8 @@ class CaseStore:
         has_media = session.scalar(select(exists().where(MediaRow.case_id == row.id)))
         return Case(
             **_summary_fields(row), media=row.media, family=row.family, model_trained=row.model_trained,
-            thresholds=row.thresholds, result=row.result, thumbnail=row.thumbnail, has_media=bool(has_media),
+            thresholds=row.thresholds, result=row.result, forensics=row.forensics, thumbnail=row.thumbnail,
+            has_media=bool(has_media),
             batches=[self._batch(b, 0) for b in batches],
             notes=[Note(n.id, n.analyst, _aware(n.created_at), n.text) for n in notes],
             heatmaps=[Heatmap(h.frame_index, h.face_index, h.branch, h.score, h.crop_png, h.overlay_png) for h in heatmaps],
@@ -604,6 +607,7 @@ class CaseStore:
         *,
         thumbnail: bytes | None = None,
         heatmaps: Sequence[Heatmap] = (),
+        forensics: Mapping | None = None,
         media: bytes | None = None,
         batch_id: int | None = None,
     ) -> Saved:
@@ -614,30 +618,32 @@ class CaseStore:
             raise ValueError("The result has no sha256: analyze the file's bytes so the case can be identified.")
         analyst = clean_analyst(analyst)
         name = Path(str(file_name).replace("\\", "/")).name[:500] or "unnamed"
+        extras = {"thumbnail": thumbnail, "heatmaps": heatmaps, "media": media,
+                  "forensics": None if forensics is None else _json_safe(dict(forensics))}
         try:
-            return self._save_once(data, name, analyst, thumbnail, heatmaps, media, batch_id)
+            return self._save_once(data, name, analyst, extras, batch_id)
         except IntegrityError:  # another writer stored the same file between our check and insert
-            return self._save_once(data, name, analyst, thumbnail, heatmaps, media, batch_id)
+            return self._save_once(data, name, analyst, extras, batch_id)
 
-    def _save_once(self, data, name, analyst, thumbnail, heatmaps, media, batch_id) -> Saved:
+    def _save_once(self, data: dict, name: str, analyst: str, extras: dict, batch_id: int | None) -> Saved:
         with self._write() as session:
             with session.begin():
                 row = session.scalar(select(CaseRow).where(CaseRow.sha256 == data["sha256"]))
                 created = row is None
                 if created:
-                    row = self._insert(session, data, name, analyst, thumbnail, heatmaps, media)
+                    row = self._insert(session, data, name, analyst, **extras)
                 if batch_id is not None:
                     self._link(session, batch_id, row, analyst)
                 return Saved(self._case(session, row), created)
 
-    def _insert(self, session, data, name, analyst, thumbnail, heatmaps, media) -> CaseRow:
+    def _insert(self, session, data, name, analyst, thumbnail, heatmaps, media, forensics) -> CaseRow:
         verdict, now = data["verdict"], _now()
         row = CaseRow(
             sha256=data["sha256"], file_name=name, size=int(data["media"].get("bytes") or len(media or b"")),
             kind=data["kind"], media=data["media"], verdict=verdict["label"], score=verdict["score"],
             confidence=verdict["confidence"], family=verdict["family"], model_version=data["model_version"],
             model_trained=bool(data["model_trained"]), thresholds=data["thresholds"], result=data,
-            thumbnail=thumbnail, created_at=now, updated_at=now, created_by=analyst,
+            forensics=forensics, thumbnail=thumbnail, created_at=now, updated_at=now, created_by=analyst,
         )
         session.add(row)
         session.flush()  # assigns row.id

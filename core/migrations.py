@@ -158,9 +158,15 @@ def _v2_labelled_by(conn: Connection) -> None:
     conn.execute(text(f"UPDATE cases SET labelled_by = (SELECT a.analyst {latest}), labelled_at = (SELECT a.at {latest})"))
 
 
+def _v3_forensics(conn: Connection) -> None:
+    """The forensic context of a case (core.forensics.forensic_report: provenance, metadata flags)."""
+    _add_column(conn, "cases", Column("forensics", JSON))
+
+
 STEPS: list[Step] = [
     (1, "initial schema: cases, batches, faces, heatmaps, media, notes, audit", _v1_initial),
     (2, "cases.labelled_by and cases.labelled_at", _v2_labelled_by),
+    (3, "cases.forensics", _v3_forensics),
 ]
 HEAD = STEPS[-1][0]
 

@@ -45,6 +45,12 @@ def test_save_and_get_round_trip(store):
     assert _count(store, "case_faces") == 3  # one row per face per frame, queryable by SQL
 
 
+def test_forensic_context_is_stored_with_the_case(store):
+    report = {"version": 1, "flags": [{"kind": "editor", "text": "Saved by <Photo Editor>"}]}
+    case = store.save(sample_result(sha(8)), "a.jpg", "ann", forensics=report).case
+    assert store.get(case.id).forensics == report
+
+
 def test_media_is_kept_only_on_request(store):
     case = store.save(sample_result(sha(2)), "a.jpg", "ann", media=b"original bytes").case
     assert case.has_media and store.media(case.id) == b"original bytes"
@@ -311,11 +317,12 @@ def test_upgrade_keeps_the_cases_of_a_version_1_store(store_url):
             {**audit, "analyst": "ann", "at": now},
             {**audit, "analyst": "bob", "at": now + timedelta(minutes=5)},
         ])
-    assert migrations.upgrade(writer) == [2]
+    assert migrations.upgrade(writer) == [2, 3]
     store = cases.CaseStore(engine)
     case = store.get(1)
     assert (case.file_name, case.model_version, case.result) == ("old.jpg", "old-model", result)
     assert case.labelled_by == "bob" and case.labelled_at == now + timedelta(minutes=5)
+    assert case.forensics is None  # added by version 3, empty for old cases
     assert migrations.upgrade(writer) == []  # idempotent
     store.close()
 

@@ -1,0 +1,118 @@
+"""From an analysis to a stored case and back: thumbnail, heatmap evidence, saving, rebuilding.
+
+The app, the batch page and the CLI all save through `record`, so a case holds the same things
+whoever made it. `stored_result` rebuilds the `AnalysisResult` of a stored case (without pixels),
+so charts and pages show a case again without re-running the model.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core.analyze import AnalysisResult, Engine, FaceResult, FrameResult, Verdict
+from core.cases import CaseStore, Heatmap, Saved
+from core.explain import gradcam, overlay
+from core.forensics import forensic_report
+from core.media import DEFAULT_LIMITS, Limits, MediaError, decode_image, sample_frames
+from core.model import Detector
+
+__all__ = ["THUMBNAIL_SIDE", "HEATMAPS_KEPT", "thumbnail_jpeg", "thumbnail_of", "face_heatmaps", "record", "stored_result"]
+
+THUMBNAIL_SIDE = 320  # px, longest side: enough to recognise the file, not a copy of it
+HEATMAPS_KEPT = 4  # most suspicious faces whose crop and Grad-CAM are kept (PNG, ~100 KB each)
+
+
+def thumbnail_jpeg(rgb: np.ndarray, side: int = THUMBNAIL_SIDE, quality: int = 80) -> bytes:
+    img = Image.fromarray(rgb)
+    img.thumbnail((side, side))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def thumbnail_of(kind: str, source: bytes | Path, limits: Limits = DEFAULT_LIMITS) -> bytes | None:
+    """A small JPEG of the image, or of the video's middle frame; None if it cannot be decoded."""
+    try:
+        if kind == "image":
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
+            return thumbnail_jpeg(decode_image(data, limits))
+        frame = next(sample_frames(source, 1, limits), None)
+        return thumbnail_jpeg(frame.rgb) if frame is not None else None
+    except MediaError:
+        return None
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+def face_heatmaps(detector: Detector, result: AnalysisResult, limit: int = HEATMAPS_KEPT) -> list[Heatmap]:
+    """Grad-CAM of the `limit` most suspicious judged faces (still holding their crops), each for
+    the branch that scored it highest. The crop is kept lossless: re-scoring it gives the same score."""
+    faces = [
+        (frame.index, i, face) for frame in result.frames for i, face in enumerate(frame.faces)
+        if face.scores and face.crop is not None
+    ]
+    faces.sort(key=lambda item: -item[2].scores["fused"])
+    kept = []
+    for frame_index, i, face in faces[:limit]:
+        branch = max(detector.branches, key=lambda name: face.scores[name])
+        heat = overlay(face.crop, gradcam(detector, face.crop, branch))
+        kept.append(Heatmap(frame_index, i, branch, face.scores["fused"], _png(face.crop), _png(heat)))
+    return kept
+
+
+def record(
+    store: CaseStore,
+    engine: Engine,
+    result: AnalysisResult,
+    source: bytes | Path,
+    file_name: str,
+    analyst: str,
+    *,
+    batch_id: int | None = None,
+    keep_media: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Saved:
+    """Save an analysis as a case with its thumbnail, heatmaps and forensic context; the original
+    file only if `keep_media`. A file already stored comes back as its existing case (added to the
+    batch), without computing anything."""
+    existing = store.find(result.sha256)
+    if existing is not None:
+        if batch_id is not None:
+            store.add_to_batch(batch_id, existing.id, analyst)
+            existing = store.get(existing.id)
+        return Saved(existing, created=False)
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return store.save(
+        result, file_name, analyst,
+        thumbnail=thumbnail_of(result.kind, source, limits),
+        heatmaps=face_heatmaps(engine.detector, result),
+        forensics=forensic_report(data, result.kind, result),
+        media=data if keep_media else None,
+        batch_id=batch_id,
+    )
+
+
+def _known(cls, data: dict) -> dict:
+    """The keys of `data` that are fields of the dataclass `cls` (results saved by a newer tool may hold more)."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def stored_result(data: dict) -> AnalysisResult:
+    """The `AnalysisResult` of a stored case's `result` dict; face crops are not stored (None)."""
+    frames = [
+        FrameResult(frame["index"], frame["time"], [
+            FaceResult(**{**_known(FaceResult, face), "box": tuple(face["box"]), "crop": None}) for face in frame["faces"]
+        ])
+        for frame in data["frames"]
+    ]
+    fields_ = _known(AnalysisResult, data)
+    return AnalysisResult(**{**fields_, "frames": frames, "verdict": Verdict(**_known(Verdict, data["verdict"]))})
