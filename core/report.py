@@ -22,7 +22,7 @@ from plotly.offline import get_plotlyjs
 from core import __version__, charts
 from core.cases import AuditEntry, Batch, Case
 from core.casework import stored_result
-from core.forensics import headline
+from core.forensics.html import forensics_html
 from core.model import METADATA_FILE, WEIGHTS_DIR
 
 __all__ = [
@@ -305,12 +305,8 @@ def _heatmaps_html(case: Case) -> str:
 
 
 def _forensics_html(case: Case) -> str:
-    if not case.forensics:
-        return ""
-    rows = [(f.get("kind"), f.get("field"), f.get("value"), f.get("meaning")) for f in case.forensics.get("flags", [])]
-    table = _table(["kind", "field", "value", "what it means"], rows) if rows else ""
-    return f"<h3>Forensic context</h3><p>{_e(headline(case.forensics))}</p>{table}" \
-           f"<p class='muted'>{_e(case.forensics.get('limits', ''))}</p>"
+    """Provenance, flags, face tracks and limits, escaped by core.forensics.html."""
+    return forensics_html(case.forensics) if case.forensics else ""
 
 
 def _case_html(case: Case, current_model: str | None, with_charts: bool) -> str:

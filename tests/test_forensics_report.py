@@ -61,5 +61,10 @@ def test_html_fragment_escapes_file_text_and_lists_flags_and_tracks():
                          "score_mean": 0.2, "score_std": 0.0, "score_max": 0.2, "notes": []}]
     html = forensics_html(report)
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert html.startswith("<section") and "<h3>Flags" in html and "<h3>Face tracks" in html
+    assert html.startswith("<div") and "<h4>Flags" in html and "<h4>Face tracks" in html
     assert LIMITS in html
+
+
+def test_html_fragment_tolerates_a_partial_record():
+    html = forensics_html({"provenance": {"status": "none"}, "flags": [{"kind": "editor", "field": "f", "value": "v", "meaning": "m"}]})
+    assert "1 flag (1 editor)" in html and "<td>editor</td>" in html

@@ -89,7 +89,7 @@ def headline(report: dict) -> str:
     status = {"present": "Content Credentials present", "none": "no Content Credentials",
               "error": "damaged Content Credentials", "unsupported": "Content Credentials not checkable in this format",
               "unreadable": "Content Credentials not checkable (file damaged)",
-              "unavailable": "Content Credentials not checked"}.get(report["provenance"]["status"], "Content Credentials unknown")
+              "unavailable": "Content Credentials not checked"}.get(report["provenance"].get("status"), "Content Credentials unknown")
     kinds = [f["kind"] for f in report["flags"]]
     if not kinds:
         return f"{status[0].upper()}{status[1:]}; no metadata flags."

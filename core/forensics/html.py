@@ -24,21 +24,26 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 def forensics_html(report: dict) -> str:
-    """A <section> with the headline, provenance, flags, face tracks, notes and the limits."""
-    provenance = report["provenance"]
-    parts = ["<section class='forensics'>", "<h2>Forensic context</h2>",
-             f"<p><strong>{escape(headline(report))}</strong></p>", f"<p>{escape(provenance['summary'])}</p>"]
+    """A <div> for inside a case's section: headline, provenance, flags, face tracks, notes and the
+    limits. Tolerates records with missing parts (older or hand-made ones)."""
+    provenance, metadata = report.get("provenance") or {}, report.get("metadata") or {}
+    flags, tracks = report.get("flags") or [], report.get("tracks") or []
+    parts = ["<div class='forensics'>", "<h3>Forensic context</h3>",
+             f"<p><strong>{escape(headline({'provenance': provenance, 'flags': flags}))}</strong></p>"]
+    if provenance.get("summary"):
+        parts.append(f"<p>{escape(provenance['summary'])}</p>")
     if provenance.get("actions"):
         parts.append(_table(provenance["actions"], ["action", "software_agent", "digital_source_type", "when"]))
-    if report["flags"]:
-        parts.append("<h3>Flags (leads to check, not findings)</h3>")
-        parts.append(_table(report["flags"], ["kind", "field", "value", "meaning"]))
-    if report["tracks"]:
-        parts.append("<h3>Face tracks across sampled frames</h3>")
-        rows = track_rows(report["tracks"])
+    if flags:
+        parts.append("<h4>Flags (leads to check, not findings)</h4>")
+        parts.append(_table(flags, ["kind", "field", "value", "meaning"]))
+    if tracks:
+        parts.append("<h4>Face tracks across sampled frames</h4>")
+        rows = track_rows(tracks)
         parts.append(_table(rows, list(rows[0])))
-    notes = provenance.get("notes", []) + report["metadata"].get("notes", [])
+    notes = provenance.get("notes", []) + metadata.get("notes", [])
     if notes:
         parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>")
-    parts += [f"<p><em>{escape(report['limits'])}</em></p>", "</section>"]
-    return "\n".join(parts)
+    if report.get("limits"):
+        parts.append(f"<p class='muted'>{escape(report['limits'])}</p>")
+    return "\n".join(parts + ["</div>"])
