@@ -23,6 +23,7 @@ from core.faces import MIN_FACE_PX
 from core.forensics import LIMITS as FORENSIC_LIMITS
 from core.forensics import VIEW_GUIDANCE, VIEW_NAMES, compute_view, forensic_report, headline
 from core.forensics.tracks import track_rows
+from core.forensics.view import fit
 from core.media import Limits, MediaError, decode_image
 from core.model import WEIGHTS_DIR, Detector
 
@@ -389,6 +390,7 @@ FORENSICS_HELP = (
     "Leads for a person to check beside the score, never a verdict: metadata is easy to strip or forge, and "
     "the views give no score. docs/forensics.md explains each part."
 )
+VIEW_MAX_SIDE = 1600
 _VIEW_TITLES = {"ela": "Error level analysis", "spectrum": "Face frequency spectrum", "noise": "Noise residual"}
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
@@ -411,10 +413,11 @@ def forensic_context(upload: UploadedFile, result: AnalysisResult) -> dict:
     return _cached_report(result.sha256, result.kind, len(result.frames), upload.getvalue(), tracks_from)
 
 
-@st.cache_data(max_entries=24, ttl=3600, show_spinner="Computing the view…")
+@st.cache_data(max_entries=12, ttl=3600, show_spinner="Computing the view…")
 def _cached_view(sha256: str, name: str, box: tuple | None, _data: bytes, _limits: Limits) -> tuple[np.ndarray, dict]:
+    """A view's picture, at most VIEW_MAX_SIDE px (a 50 MP image would hold 50 MB per entry otherwise)."""
     view = compute_view(name, decode_image(_data, _limits), box)
-    return view.image, view.stats
+    return fit(view.image, VIEW_MAX_SIDE), view.stats
 
 
 def _forensic_summary(report: dict) -> None:

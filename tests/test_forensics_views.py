@@ -13,6 +13,7 @@ from core.forensics import VIEW_NAMES, compute_view
 from core.forensics.ela import error_level
 from core.forensics.noise import noise_residual
 from core.forensics.spectrum import face_region, spectrum
+from core.forensics.view import fit
 
 PHOTO = skimage.data.astronaut()  # public domain, 512 × 512
 INSIDE = (slice(128, 384), slice(128, 384))  # 8-pixel aligned, like JPEG blocks
@@ -87,3 +88,9 @@ def test_every_view_leaves_its_input_alone_and_explains_itself(name):
 def test_unknown_view_name_says_which_exist():
     with pytest.raises(ValueError, match="ela, spectrum, noise"):
         compute_view("x-ray", PHOTO)
+
+
+def test_fit_shrinks_only_large_pictures():
+    picture = np.zeros((300, 1200), np.uint8)
+    assert fit(picture, 600).shape == (150, 600)
+    assert fit(picture, 2000) is picture

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
-__all__ = ["View", "luminance", "to_uint8"]
+__all__ = ["View", "luminance", "to_uint8", "fit"]
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,12 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 def to_uint8(values: np.ndarray, top: float) -> np.ndarray:
     """Scale 0..top to 0..255 and clip; `top` is chosen by each view (fixed or a percentile)."""
     return np.clip(values * (255.0 / max(top, 1e-6)), 0, 255).astype(np.uint8)
+
+
+def fit(image: np.ndarray, max_side: int) -> np.ndarray:
+    """A display copy no longer than `max_side` (area-averaged), so caches of large images stay small."""
+    scale = max_side / max(image.shape[:2])
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
