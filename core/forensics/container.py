@@ -28,7 +28,7 @@ _ZERO_DATES = ("1904-01-01", "1970-01-01")  # MP4 and Unix epochs: the writer le
 
 def video_metadata(data: bytes) -> dict:
     """Container format, tags, per-stream facts, camera tags, flags and notes of a video file."""
-    out: dict = {"format": None, "tags": {}, "streams": [], "camera": {}, "location_present": False,
+    out: dict = {"format": None, "duration": None, "tags": {}, "streams": [], "camera": {}, "location_present": False,
                  "encoder_signatures": [], "flags": [], "notes": []}
     try:
         with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:

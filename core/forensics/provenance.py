@@ -57,9 +57,7 @@ def read_credentials(data: bytes) -> dict:
     if mime is None:
         return _result("unsupported", "Content Credentials cannot be checked in this file format.")
     try:
-        context = c2pa.Context(c2pa.Settings.from_dict(C2PA_SETTINGS))
-        reader = c2pa.Reader.try_create(mime, io.BytesIO(data), context=context)
-        store = json.loads(reader.json()) if reader is not None else None
+        store = _manifest_store(c2pa, mime, data)
     except c2pa.C2paError.NotSupported as exc:
         return _result("unsupported", f"The C2PA reader does not support this file ({clean(exc)}).")
     except c2pa.C2paError as exc:
@@ -73,6 +71,16 @@ def read_credentials(data: bytes) -> dict:
         return _result("none", "No Content Credentials (C2PA) in this file. Most photos and videos have none, "
                        "so their absence is not a sign of manipulation.")
     return summarize_store(store)
+
+
+def _manifest_store(c2pa, mime: str, data: bytes) -> dict | None:
+    """The reader's JSON manifest store, None without credentials; native handles are released."""
+    with c2pa.Context(c2pa.Settings.from_dict(C2PA_SETTINGS)) as context:
+        reader = c2pa.Reader.try_create(mime, io.BytesIO(data), context=context)
+        if reader is None:
+            return None
+        with reader:
+            return json.loads(reader.json())
 
 
 def summarize_store(store: dict) -> dict:
