@@ -1,0 +1,172 @@
+"""Command line: analyze files and folders into the case store, and export reports.
+
+    python -m core.cli scan PATH... [--out REPORT_DIR] [--db URL] [--analyst NAME] [--frames N]
+                                    [--batch NAME] [--keep-media] [--no-charts]
+    python -m core.cli export (--case ID... | --batch ID | --all) --out REPORT_DIR [--db URL] [--no-charts]
+
+The same store as the app (see docs/cases.md): a file already analyzed is not analyzed again.
+Exit status: 0 every file done, 1 some files failed, 2 usage or store errors.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from core.analyze import (
+    DEFAULT_VIDEO_FRAMES, AnalysisResult, Engine, analyze_image_bytes, analyze_video, file_digest, load_engine,
+)
+from core.cases import Batch, Case, CaseFilter, CaseStore, StoreError, open_store
+from core.casework import record
+from core.media import MediaError, sniff_kind
+from core.report import write_exports
+
+__all__ = ["main", "media_files"]
+
+EXPORT_ALL_LIMIT = 100_000
+
+
+def media_files(paths: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
+    """(file, "image" / "video" / None) for every file named or found below a named folder
+    (sorted, hidden files and folders left out); the kind is sniffed from the content."""
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        else:
+            found = [path]
+        for file in found:
+            try:
+                with open(file, "rb") as fh:
+                    yield file, sniff_kind(fh.read(16))
+            except OSError:
+                yield file, None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.cli", description="Deepfake forensics cases from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="store URL (default: $DEEPFAKE_DB_URL, else the SQLite file in the data folder)")
+    common.add_argument("--no-charts", action="store_true", help="HTML report without Plotly charts (a much smaller file)")
+    scan = sub.add_parser("scan", parents=[common], help="analyze files or folders into the store")
+    scan.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    scan.add_argument("--out", type=Path, help="write report.html, cases.json and cases.csv here")
+    scan.add_argument("--analyst", default=os.environ.get("DEEPFAKE_ANALYST") or getpass.getuser(),
+                      help="name recorded with the cases (default: $DEEPFAKE_ANALYST or the login name)")
+    scan.add_argument("--frames", type=int, default=DEFAULT_VIDEO_FRAMES, help="frames sampled per video")
+    scan.add_argument("--batch", help="batch name (default: 'scan <UTC time>')")
+    scan.add_argument("--keep-media", action="store_true", help="also keep the original files in the store")
+    export = sub.add_parser("export", parents=[common], help="write reports of stored cases")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--case", type=int, nargs="+", metavar="ID")
+    which.add_argument("--batch", type=int, metavar="ID")
+    which.add_argument("--all", action="store_true")
+    export.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+class _Scanner:
+    """Loads the engine only when a file actually needs analyzing."""
+
+    def __init__(self, store: CaseStore, args: argparse.Namespace, batch_id: int) -> None:
+        self.store, self.args, self.batch_id = store, args, batch_id
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = load_engine()
+        return self._engine
+
+    def analyze(self, path: Path, kind: str) -> tuple[AnalysisResult, bytes | Path]:
+        if kind == "image":
+            data = path.read_bytes()
+            return analyze_image_bytes(self.engine, data), data
+        return analyze_video(self.engine, path, self.args.frames), path
+
+    def scan(self, path: Path, kind: str) -> tuple[Case, bool]:
+        """The file's case and whether it is new."""
+        known = self.store.find(file_digest(path)[0])
+        if known is not None:
+            self.store.add_to_batch(self.batch_id, known.id, self.args.analyst)
+            return known, False
+        result, source = self.analyze(path, kind)
+        saved = record(self.store, self.engine, result, source, path.name, self.args.analyst,
+                       batch_id=self.batch_id, keep_media=self.args.keep_media)
+        return saved.case, saved.created
+
+
+def _scan(store: CaseStore, args: argparse.Namespace) -> int:
+    if args.frames < 1:
+        print("--frames must be at least 1.", file=sys.stderr)
+        return 2
+    name = args.batch or f"scan {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    batch = store.create_batch(name, args.analyst)
+    scanner = _Scanner(store, args, batch.id)
+    files = list(media_files(args.paths))
+    done: list[int] = []
+    failed = 0
+    for n, (path, kind) in enumerate(files, 1):
+        prefix = f"[{n}/{len(files)}]"
+        if kind is None:
+            print(f"{prefix} skipped   {path}: not a supported image or video (content checked, not the name)")
+            continue
+        try:
+            case, created = scanner.scan(path, kind)
+        except (MediaError, OSError) as exc:
+            failed += 1
+            print(f"{prefix} FAILED    {path}: {exc}")
+            continue
+        done.append(case.id)
+        score = "  –  " if case.score is None else f"{case.score:.3f}"
+        status = "" if created else " (already in the store)"
+        print(f"{prefix} {case.verdict:<12} {score}  case #{case.id}  {path}{status}")
+    print(f"Batch #{batch.id} '{batch.name}': {len(done)} case(s), {failed} failed, store {store.url}")
+    if args.out:
+        _write(args, [store.get(i) for i in dict.fromkeys(done)], store.batch(batch.id))
+    return 1 if failed else 0
+
+
+def _write(args: argparse.Namespace, cases: list[Case], batch: Batch | None = None) -> None:
+    paths = write_exports(args.out, cases, batch, charts_inline=not args.no_charts)
+    print("Wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _export(store: CaseStore, args: argparse.Namespace) -> int:
+    batch = None
+    if args.case:
+        ids = args.case
+    elif args.batch is not None:
+        batch = store.batch(args.batch)
+        ids = [c.id for c in store.list_cases(CaseFilter(batch_id=batch.id, descending=False, limit=EXPORT_ALL_LIMIT))]
+    else:
+        ids = [c.id for c in store.list_cases(CaseFilter(descending=False, limit=EXPORT_ALL_LIMIT))]
+    _write(args, [store.get(i) for i in ids], batch)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        store = open_store(args.db)
+    except StoreError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    try:
+        return _scan(store, args) if args.command == "scan" else _export(store, args)
+    except (LookupError, ValueError) as exc:  # unknown case / batch, bad analyst name
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""python -m core.cli: scan files and folders into the store, export reports."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from core import cases, cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _inbox(root: Path, jpeg: bytes, video: bytes) -> Path:
+    (root / "sub").mkdir(parents=True)
+    (root / "astronaut.jpg").write_bytes(jpeg)
+    (root / "sub" / "clip.mp4").write_bytes(video)
+    (root / "readme.txt").write_text("not media")
+    (root / "broken.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    (root / ".hidden").mkdir()
+    (root / ".hidden" / "copy.jpg").write_bytes(jpeg)
+    return root
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory, engine, astronaut_jpeg, two_face_video):
+    """One scan of a folder (analysis is the slow part), shared by the tests that read its results."""
+    root = tmp_path_factory.mktemp("scan")
+    folder = _inbox(root / "inbox", astronaut_jpeg, two_face_video)
+    db = root / "cases.db"
+    argv = ["scan", str(folder), "--db", f"sqlite:///{db}", "--out", str(root / "out"), "--analyst", "Ann",
+            "--frames", "4", "--batch", "inbox", "--no-charts"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "load_engine", lambda: engine)
+        out = io.StringIO()
+        with redirect_stdout(out):
+            code = cli.main(argv)
+    return {"root": root, "folder": folder, "db": db, "code": code, "out": out.getvalue()}
+
+
+@pytest.fixture
+def db_copy(scanned, tmp_path) -> str:
+    """A private copy of the scanned store, for tests that write to it."""
+    shutil.copy(scanned["db"], tmp_path / "cases.db")
+    return f"sqlite:///{tmp_path / 'cases.db'}"
+
+
+def test_media_files_sniffs_content_and_skips_hidden(scanned):
+    folder = scanned["folder"]
+    found = {p.relative_to(folder).as_posix(): kind for p, kind in cli.media_files([folder])}
+    assert found == {"astronaut.jpg": "image", "broken.jpg": "image", "readme.txt": None, "sub/clip.mp4": "video"}
+
+
+def test_scan_folder_into_store_and_reports(scanned):
+    out, root = scanned["out"], scanned["root"]
+    assert scanned["code"] == 1  # the truncated JPEG failed; the others were analyzed
+    assert "FAILED" in out and "broken.jpg" in out and "truncated" in out
+    assert "skipped" in out and "readme.txt" in out
+    store = cases.open_store(f"sqlite:///{scanned['db']}")
+    batch = store.batches()[0]
+    assert (batch.name, batch.case_count, batch.created_by) == ("inbox", 2, "Ann")
+    stored = {c.file_name: c for c in store.list_cases()}
+    assert set(stored) == {"astronaut.jpg", "clip.mp4"} and stored["clip.mp4"].kind == "video"
+    assert len(store.get(stored["clip.mp4"].id).result["frames"]) == 4
+    rows = list(csv.DictReader((root / "out" / "cases.csv").open()))
+    assert sorted(r["file_name"] for r in rows) == ["astronaut.jpg", "clip.mp4"]
+    assert json.loads((root / "out" / "cases.json").read_text())["batch"]["name"] == "inbox"
+    assert "astronaut.jpg" in (root / "out" / "report.html").read_text()
+    store.close()
+
+
+def test_rescan_reuses_stored_cases_without_analyzing(scanned, db_copy, monkeypatch, capsys):
+    def no_model():
+        raise AssertionError("a stored file must not be analyzed again")
+
+    monkeypatch.setattr(cli, "load_engine", no_model)
+    assert cli.main(["scan", str(scanned["folder"] / "astronaut.jpg"), "--db", db_copy, "--analyst", "bob", "--batch", "again"]) == 0
+    assert "already in the store" in capsys.readouterr().out
+    store = cases.open_store(db_copy)
+    assert store.count_cases() == 2
+    assert next(b for b in store.batches() if b.name == "again").case_count == 1
+    store.close()
+
+
+def test_export_a_batch_and_cases(db_copy, tmp_path):
+    assert cli.main(["export", "--batch", "1", "--db", db_copy, "--out", str(tmp_path / "b"), "--no-charts"]) == 0
+    assert len(json.loads((tmp_path / "b" / "cases.json").read_text())["cases"]) == 2
+    assert cli.main(["export", "--case", "2", "--db", db_copy, "--out", str(tmp_path / "c"), "--no-charts"]) == 0
+    assert [c["id"] for c in json.loads((tmp_path / "c" / "cases.json").read_text())["cases"]] == [2]
+    assert cli.main(["export", "--all", "--db", db_copy, "--out", str(tmp_path / "a")]) == 0
+    assert "Plotly.newPlot" in (tmp_path / "a" / "report.html").read_text()
+
+
+def test_errors_are_messages_with_exit_status_2(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'cases.db'}"
+    assert cli.main(["export", "--case", "99", "--db", db, "--out", str(tmp_path / "x")]) == 2
+    assert "Case #99 does not exist" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert cli.main(["export", "--all", "--db", f"sqlite:///{blocker}/cases.db", "--out", str(tmp_path / "x")]) == 2
+    assert "DEEPFAKE_DB_URL" in capsys.readouterr().err
+    assert cli.main(["scan", str(tmp_path), "--db", db, "--frames", "0"]) == 2
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["export", "--out", str(tmp_path)])  # which cases is required
+    assert usage.value.code == 2
+
+
+def test_runs_as_a_module():
+    done = subprocess.run([sys.executable, "-m", "core.cli", "scan", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--keep-media" in done.stdout
