@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
+from core.metrics import roc_auc
 from tqdm import tqdm
 
 from core.model import create_branch, to_tensor, BranchConfig
@@ -39,7 +39,7 @@ def _validate(net, pools, args) -> float:
             scores.append(net(to_tensor(images, cfg)).numpy())
             labels.append(y)
     net.train()
-    return float(roc_auc_score(np.concatenate(labels), np.concatenate(scores)))
+    return roc_auc(np.concatenate(labels), np.concatenate(scores))
 
 
 def train(args: argparse.Namespace) -> None:
