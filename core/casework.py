@@ -78,11 +78,12 @@ def record(
     *,
     batch_id: int | None = None,
     keep_media: bool = False,
+    forensics: dict | None = None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Saved:
-    """Save an analysis as a case with its thumbnail, heatmaps and forensic context; the original
-    file only if `keep_media`. A file already stored comes back as its existing case (added to the
-    batch), without computing anything."""
+    """Save an analysis as a case with its thumbnail, heatmaps and forensic context (`forensics`,
+    computed here unless given); the original file only if `keep_media`. A file already stored
+    comes back as its existing case (added to the batch), without computing anything."""
     existing = store.find(result.sha256)
     if existing is not None:
         if batch_id is not None:
@@ -94,7 +95,7 @@ def record(
         result, file_name, analyst,
         thumbnail=thumbnail_of(result.kind, source, limits),
         heatmaps=face_heatmaps(engine.detector, result),
-        forensics=forensic_report(data, result.kind, result),
+        forensics=forensics if forensics is not None else forensic_report(data, result.kind, result),
         media=data if keep_media else None,
         batch_id=batch_id,
     )

@@ -304,11 +304,6 @@ def _heatmaps_html(case: Case) -> str:
            f"<div class='grid'>{''.join(items)}</div>"
 
 
-def _forensics_html(case: Case) -> str:
-    """Provenance, flags, face tracks and limits, escaped by core.forensics.html."""
-    return forensics_html(case.forensics) if case.forensics else ""
-
-
 def _case_html(case: Case, current_model: str | None, with_charts: bool) -> str:
     facts = [
         ("SHA-256", case.sha256), ("Size", f"{case.size:,} bytes"), ("Kind", case.kind), *_media_facts(case),
@@ -332,7 +327,7 @@ def _case_html(case: Case, current_model: str | None, with_charts: bool) -> str:
         f"<div class='grid'><div>{_facts(facts)}</div><div>{thumb}</div></div>",
         "<h3>Analyst label</h3>", _label_html(case),
         _charts(case) if with_charts else "", _heatmaps_html(case),
-        "<h3>Every face</h3>", _faces_table(case), _forensics_html(case),
+        "<h3>Every face</h3>", _faces_table(case), forensics_html(case.forensics) if case.forensics else "",
         "<h3>Notes</h3>", analyst_notes if case.notes else "<p class='muted'>No notes.</p>",
         "<h3>Audit trail</h3>", trail, "</section>",
     ])
