@@ -6,21 +6,29 @@ so charts and pages show a case again without re-running the model.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 from dataclasses import fields
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-from core.analyze import AnalysisResult, Engine, FaceResult, FrameResult, Verdict
+from core.analyze import (
+    DEFAULT_VIDEO_FRAMES, AnalysisResult, Engine, FaceResult, FrameResult, Progress, Verdict, analyze_image_bytes,
+    analyze_video,
+)
 from core.cases import CaseStore, Heatmap, Saved
 from core.explain import gradcam, overlay
 from core.forensics import forensic_report
-from core.media import DEFAULT_LIMITS, Limits, MediaError, decode_image, sample_frames
+from core.media import DEFAULT_LIMITS, Limits, MediaError, decode_image, sample_frames, sniff_kind
 from core.model import Detector
 
-__all__ = ["THUMBNAIL_SIDE", "HEATMAPS_KEPT", "thumbnail_jpeg", "thumbnail_of", "face_heatmaps", "record", "stored_result"]
+__all__ = [
+    "THUMBNAIL_SIDE", "HEATMAPS_KEPT", "thumbnail_jpeg", "thumbnail_of", "face_heatmaps", "known_case", "record",
+    "scan_bytes", "stored_result",
+]
 
 THUMBNAIL_SIDE = 320  # px, longest side: enough to recognise the file, not a copy of it
 HEATMAPS_KEPT = 4  # most suspicious faces whose crop and Grad-CAM are kept (PNG, ~100 KB each)
@@ -68,6 +76,17 @@ def face_heatmaps(detector: Detector, result: AnalysisResult, limit: int = HEATM
     return kept
 
 
+def known_case(store: CaseStore, sha256: str, analyst: str, batch_id: int | None = None) -> Saved | None:
+    """The stored case of this file, added to the batch; None when the file is new to the store."""
+    existing = store.find(sha256)
+    if existing is None:
+        return None
+    if batch_id is not None:
+        store.add_to_batch(batch_id, existing.id, analyst)
+        existing = store.get(existing.id)
+    return Saved(existing, created=False)
+
+
 def record(
     store: CaseStore,
     engine: Engine,
@@ -84,12 +103,9 @@ def record(
     """Save an analysis as a case with its thumbnail, heatmaps and forensic context (`forensics`,
     computed here unless given); the original file only if `keep_media`. A file already stored
     comes back as its existing case (added to the batch), without computing anything."""
-    existing = store.find(result.sha256)
+    existing = known_case(store, result.sha256, analyst, batch_id)
     if existing is not None:
-        if batch_id is not None:
-            store.add_to_batch(batch_id, existing.id, analyst)
-            existing = store.get(existing.id)
-        return Saved(existing, created=False)
+        return existing
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     return store.save(
         result, file_name, analyst,
@@ -99,6 +115,35 @@ def record(
         media=data if keep_media else None,
         batch_id=batch_id,
     )
+
+
+def scan_bytes(
+    store: CaseStore,
+    engine: Callable[[], Engine],
+    data: bytes,
+    file_name: str,
+    analyst: str,
+    *,
+    batch_id: int | None = None,
+    frames: int = DEFAULT_VIDEO_FRAMES,
+    keep_media: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+) -> Saved:
+    """A file's case: the stored one when its sha256 is known (nothing is analyzed), else the file is
+    analyzed and recorded. `engine` is called only when the model is needed. Raises MediaError."""
+    existing = known_case(store, hashlib.sha256(data).hexdigest(), analyst, batch_id)
+    if existing is not None:
+        return existing
+    kind = sniff_kind(data[:16])
+    if kind is None:
+        raise MediaError("Not a supported image or video (the file's content was checked, not its name).")
+    model = engine()
+    if kind == "image":
+        result = analyze_image_bytes(model, data, limits)
+    else:
+        result = analyze_video(model, data, frames, progress, limits)
+    return record(store, model, result, data, file_name, analyst, batch_id=batch_id, keep_media=keep_media, limits=limits)
 
 
 def _known(cls, data: dict) -> dict:

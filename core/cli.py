@@ -10,6 +10,7 @@ Exit status: 0 every file done, 1 some files failed, 2 usage or store errors.
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import os
 import sys
@@ -17,11 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from core.analyze import (
-    DEFAULT_VIDEO_FRAMES, AnalysisResult, Engine, analyze_image_bytes, analyze_video, file_digest, load_engine,
-)
+from core.analyze import DEFAULT_VIDEO_FRAMES, load_engine
 from core.cases import Batch, Case, CaseFilter, CaseStore, StoreError, open_store
-from core.casework import record
+from core.casework import scan_bytes
 from core.media import MediaError, sniff_kind
 from core.report import write_exports
 
@@ -72,44 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Scanner:
-    """Loads the engine only when a file actually needs analyzing."""
-
-    def __init__(self, store: CaseStore, args: argparse.Namespace, batch_id: int) -> None:
-        self.store, self.args, self.batch_id = store, args, batch_id
-        self._engine: Engine | None = None
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = load_engine()
-        return self._engine
-
-    def analyze(self, path: Path, kind: str) -> tuple[AnalysisResult, bytes | Path]:
-        if kind == "image":
-            data = path.read_bytes()
-            return analyze_image_bytes(self.engine, data), data
-        return analyze_video(self.engine, path, self.args.frames), path
-
-    def scan(self, path: Path, kind: str) -> tuple[Case, bool]:
-        """The file's case and whether it is new."""
-        known = self.store.find(file_digest(path)[0])
-        if known is not None:
-            self.store.add_to_batch(self.batch_id, known.id, self.args.analyst)
-            return known, False
-        result, source = self.analyze(path, kind)
-        saved = record(self.store, self.engine, result, source, path.name, self.args.analyst,
-                       batch_id=self.batch_id, keep_media=self.args.keep_media)
-        return saved.case, saved.created
-
-
 def _scan(store: CaseStore, args: argparse.Namespace) -> int:
     if args.frames < 1:
         print("--frames must be at least 1.", file=sys.stderr)
         return 2
     name = args.batch or f"scan {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     batch = store.create_batch(name, args.analyst)
-    scanner = _Scanner(store, args, batch.id)
+    engine = functools.cache(load_engine)  # loaded on first use: a scan of stored files never loads the model
     files = list(media_files(args.paths))
     done: list[int] = []
     failed = 0
@@ -119,14 +87,16 @@ def _scan(store: CaseStore, args: argparse.Namespace) -> int:
             print(f"{prefix} skipped   {path}: not a supported image or video (content checked, not the name)")
             continue
         try:
-            case, created = scanner.scan(path, kind)
+            saved = scan_bytes(store, engine, path.read_bytes(), path.name, args.analyst, batch_id=batch.id,
+                               frames=args.frames, keep_media=args.keep_media)
         except (MediaError, OSError) as exc:
             failed += 1
             print(f"{prefix} FAILED    {path}: {exc}")
             continue
+        case = saved.case
         done.append(case.id)
         score = "  –  " if case.score is None else f"{case.score:.3f}"
-        status = "" if created else " (already in the store)"
+        status = "" if saved.created else " (already in the store)"
         print(f"{prefix} {case.verdict:<12} {score}  case #{case.id}  {path}{status}")
     print(f"Batch #{batch.id} '{batch.name}': {len(done)} case(s), {failed} failed, store {store.url}")
     if args.out:

@@ -188,3 +188,12 @@ def test_record_keeps_the_original_only_when_asked(store, engine, two_face_video
     case = casework.record(store, engine, result, two_face_video, "clip.mp4", "ann", keep_media=True).case
     assert store.media(case.id) == two_face_video and case.kind == "video"
     assert Image.open(io.BytesIO(case.thumbnail)).format == "JPEG"
+
+
+def test_scan_bytes_refuses_non_media_without_loading_the_model(store):
+    def no_model():
+        raise AssertionError("the model must not be loaded for a file that is not media")
+
+    with pytest.raises(casework.MediaError, match="Not a supported image or video"):
+        casework.scan_bytes(store, no_model, b"plain text, not a picture", "notes.jpg", "ann")
+    assert store.count_cases() == 0
