@@ -29,12 +29,13 @@ from core import migrations
 __all__ = [
     "AGREEMENTS", "FINAL_VERDICTS", "UNLABELLED", "SORT_KEYS", "Batch", "Case", "CaseFilter", "CaseNotFound",
     "CaseStore", "CaseSummary", "AuditEntry", "Heatmap", "Note", "Saved", "StoreError", "clean_analyst",
-    "data_dir", "default_url", "make_engine", "open_store",
+    "data_dir", "default_url", "make_engine", "open_store", "sqlite_url",
 ]
 
 AGREEMENTS = ("agree", "disagree")
 UNLABELLED = "unlabelled"  # filter value: cases nobody labelled yet
 FINAL_VERDICTS = ("REAL", "FAKE", "INCONCLUSIVE")
+LOOKUP_CHUNK = 500  # digests per IN (...) query: well under every backend's parameter limit
 BUSY_TIMEOUT_S = 30  # SQLite: how long a writer waits for another one before giving up
 APP_DIR_NAME = "deepfake-forensics"
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # git-ignored, never served by Streamlit
@@ -67,9 +68,14 @@ def data_dir() -> Path:
     return xdg if _writable(xdg) else REPO_DATA_DIR
 
 
+def sqlite_url(folder: Path) -> str:
+    """The URL of the SQLite store `cases.db` in `folder`."""
+    return f"sqlite:///{Path(folder).expanduser() / 'cases.db'}"
+
+
 def default_url() -> str:
     """$DEEPFAKE_DB_URL, else a SQLite file `cases.db` in `data_dir()`."""
-    return os.environ.get("DEEPFAKE_DB_URL") or f"sqlite:///{data_dir() / 'cases.db'}"
+    return os.environ.get("DEEPFAKE_DB_URL") or sqlite_url(data_dir())
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
@@ -278,7 +284,7 @@ class AuditEntry:
     sha256: str
     analyst: str
     at: datetime
-    action: str  # create, label, note, batch, delete
+    action: str  # create, label, note, batch, delete, failed (a file that could not be analyzed)
     field: str | None
     old: str | None
     new: str | None
@@ -417,6 +423,11 @@ def _json_safe(data: dict) -> dict:
         raise ValueError("The result holds NaN or infinite numbers and cannot be stored; re-run the analysis.") from None
 
 
+def _base_name(file_name: str) -> str:
+    """The file's base name only: no client paths are stored."""
+    return Path(str(file_name).replace("\\", "/")).name[:500] or "unnamed"
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -505,6 +516,17 @@ class CaseStore:
         with self._read() as session:
             row = session.scalar(select(CaseRow).where(CaseRow.sha256 == sha256.lower()))
             return self._case(session, row) if row else None
+
+    def case_ids(self, digests: Sequence[str]) -> dict[str, int]:
+        """sha256 -> case id of those files that are already cases: one light query per
+        `LOOKUP_CHUNK` digests, for scans that check thousands of files before analyzing any."""
+        wanted = [d.lower() for d in digests]
+        found: dict[str, int] = {}
+        with self._read() as session:
+            for start in range(0, len(wanted), LOOKUP_CHUNK):
+                chunk = wanted[start : start + LOOKUP_CHUNK]
+                found.update(session.execute(select(CaseRow.sha256, CaseRow.id).where(CaseRow.sha256.in_(chunk))).all())
+        return found
 
     def get(self, case_id: int) -> Case:
         with self._read() as session:
@@ -617,7 +639,7 @@ class CaseStore:
         if not data.get("sha256"):
             raise ValueError("The result has no sha256: analyze the file's bytes so the case can be identified.")
         analyst = clean_analyst(analyst)
-        name = Path(str(file_name).replace("\\", "/")).name[:500] or "unnamed"
+        name = _base_name(file_name)
         extras = {"thumbnail": thumbnail, "heatmaps": heatmaps, "media": media,
                   "forensics": None if forensics is None else _json_safe(dict(forensics))}
         try:
@@ -666,6 +688,15 @@ class CaseStore:
         analyst = clean_analyst(analyst)
         with self._write() as session, session.begin():
             self._link(session, batch_id, self._row(session, case_id), analyst)
+
+    def log_failure(self, sha256: str, file_name: str, analyst: str, error: str) -> None:
+        """Record in the audit trail that a file could not be analyzed (no case is made; a later
+        scan tries it again). `sha256` is empty when the file could not even be read."""
+        with self._write() as session, session.begin():
+            session.add(AuditRow(
+                case_id=None, sha256=sha256.lower(), analyst=clean_analyst(analyst), at=_now(), action="failed",
+                field="analysis", old=None, new=f"{_base_name(file_name)}: {error}",
+            ))
 
     @staticmethod
     def _log(session: Session, row: CaseRow, analyst: str, action: str, name: str | None, old: Any, new: Any) -> None:
