@@ -160,8 +160,8 @@ def _header(report: dict) -> str:
 
 
 def summary_text(report: dict) -> str:
-    """What the command prints: the header and the detection table."""
-    return _header(report) + "\n\n" + _detection_table(report)
+    """What the command prints: the header, the detection table and the false positives per real source."""
+    return "\n\n".join([_header(report), _detection_table(report), _sources_table(report)])
 
 
 def _errors(report: dict) -> str:

@@ -236,8 +236,8 @@ def _counts(rows: list[ItemRow], scored_by: str = "score") -> dict:
 
 def _labels_scores(rows: list[ItemRow], column: str, fill: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Labels and scores of the error-free rows; rows without a score are dropped or set to `fill`."""
-    pairs = [(r.y, getattr(r, column) if getattr(r, column) is not None else fill) for r in rows if not r.error]
-    pairs = [p for p in pairs if p[1] is not None]
+    pairs = [(r.y, getattr(r, column)) for r in rows if not r.error]
+    pairs = [(y, fill if v is None else v) for y, v in pairs if v is not None or fill is not None]
     return np.array([p[0] for p in pairs], int), np.array([p[1] for p in pairs], float)
 
 

@@ -3,6 +3,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import fields
 from fractions import Fraction
 from pathlib import Path
 
@@ -129,7 +130,7 @@ def test_splits_per_method_kind_and_pooled(run):
 def test_items_csv_has_every_file_and_the_failure(run):
     _, _, report, items, counts = run
     assert len(items) == counts["media"]
-    assert list(next(iter(items.values()))) == [f.name for f in evaluate.fields(ItemRow)]
+    assert list(next(iter(items.values()))) == [f.name for f in fields(ItemRow)]
     broken = items["fake/blurred/broken.jpg"]
     assert broken["error"].startswith("MediaError") and broken["score"] == ""
     assert report["errors"] == [{"path": "fake/blurred/broken.jpg", "reason": broken["error"]}]
