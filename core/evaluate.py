@@ -32,7 +32,8 @@ from core.model import WEIGHTS_DIR
 
 __all__ = [
     "Entry", "ItemRow", "discover", "limit_per_class", "evaluate_entry", "build_splits",
-    "summarize_split", "real_source_table", "evaluate", "main", "SCHEMA", "BRANCHES", "NO_FACE_RULE",
+    "metric_block", "summarize_split", "real_source_table", "code_commit", "evaluate", "parse_args", "main",
+    "SCHEMA", "BRANCHES", "NO_FACE_RULE",
 ]
 
 SCHEMA = "fdet-eval/1"
