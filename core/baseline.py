@@ -31,7 +31,10 @@ from core.faces import CROP_MARGIN, Face, crop_face
 from core.media import MediaError
 from core.model import IMAGENET_MEAN, IMAGENET_STD, WEIGHTS_DIR, load_detector
 
-__all__ = ["BaselineEngine", "load_baseline", "baseline_image", "baseline_video", "CLASSIFIERS", "FRAME_STRIDE"]
+__all__ = [
+    "BaselineEngine", "load_baseline", "baseline_decode", "largest_face", "baseline_image", "video_frames", "baseline_video",
+    "CLASSIFIERS", "FRAME_STRIDE",
+]
 
 FRAME_STRIDE = 5  # every 5th frame, as in the seed repos
 HAAR_FILE = "haarcascade_frontalface_default.xml"
@@ -89,7 +92,16 @@ def load_baseline(weights_dir: Path | str = WEIGHTS_DIR, classifier: str = "resn
     return BaselineEngine(classifier, cascade, size, score)
 
 
-def _largest_face(engine: BaselineEngine, rgb: np.ndarray) -> Face | None:
+def baseline_decode(data: bytes) -> np.ndarray:
+    """RGB array of an encoded image the seed way (cv2.imdecode, no limits, no EXIF orientation)."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise MediaError("OpenCV could not decode the image.")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def largest_face(engine: BaselineEngine, rgb: np.ndarray) -> Face | None:
+    """The largest Haar box (full resolution, the usual detectMultiScale settings) as a Face."""
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     boxes = engine.cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(30, 30))
     if len(boxes) == 0:
@@ -100,13 +112,13 @@ def _largest_face(engine: BaselineEngine, rgb: np.ndarray) -> Face | None:
 
 def baseline_image(engine: BaselineEngine, rgb: np.ndarray) -> float | None:
     """Probability for the largest Haar face of an RGB uint8 image; None when no face is found."""
-    face = _largest_face(engine, rgb)
+    face = largest_face(engine, rgb)
     if face is None:
         return None
     return engine.score(crop_face(rgb, face, engine.input_size, CROP_MARGIN))
 
 
-def _every_frame(path: str) -> Iterator[np.ndarray]:
+def video_frames(path: str) -> Iterator[np.ndarray]:
     """RGB frames of a video file, every one decoded in order (what cv2.VideoCapture offers)."""
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
@@ -123,7 +135,7 @@ def _every_frame(path: str) -> Iterator[np.ndarray]:
 
 def _video_scores(engine: BaselineEngine, path: str) -> list[float]:
     scores = []
-    for i, rgb in enumerate(_every_frame(path)):
+    for i, rgb in enumerate(video_frames(path)):
         if i % FRAME_STRIDE == 0:
             score = baseline_image(engine, rgb)
             if score is not None:

@@ -1,0 +1,484 @@
+"""Speed and memory as a measured property: `python -m core.bench [--quick] [--json out.json]`.
+
+Every row is timed in this one process (cold start and memory in fresh subprocesses), ours and
+the seed-style baseline (`core.baseline`) interleaved round by round, so their ratio holds on a
+noisy machine even when the absolute numbers do not. Test media is generated here (the public
+domain astronaut photo from scikit-image pasted on a flat background) in a temporary folder that
+is always removed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import av
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from core.analyze import DEFAULT_VIDEO_FRAMES, Engine, analyze_image_bytes, analyze_video, load_engine
+from core.baseline import (
+    BaselineEngine, baseline_decode, baseline_image, baseline_video, largest_face, load_baseline, video_frames,
+)
+from core.explain import gradcam
+from core.faces import CROP_MARGIN, crop_face
+from core.media import decode_image, sample_frames
+
+__all__ = [
+    "Stat", "Row", "Settings", "QUICK", "FULL", "summarize", "portrait", "texture", "compose", "jpeg_bytes", "make_clip",
+    "format_table", "run", "main",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Stat:
+    median: float
+    p90: float
+    n: int
+
+
+def summarize(values: list[float]) -> Stat:
+    """Median and 90th percentile (linear interpolation) of repeated measurements."""
+    if not values:
+        raise ValueError("no measurements to summarize")
+    return Stat(float(np.median(values)), float(np.percentile(values, 90)), len(values))
+
+
+@dataclass
+class Row:
+    key: str  # stable identifier, used by the JSON consumers and the tests
+    label: str
+    unit: str  # "ms", "s", "MB" or "x" (a ratio)
+    ours: Stat | None
+    baseline: Stat | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """Ours / baseline on medians; below 1 means ours is faster (or smaller)."""
+        if self.ours is None or self.baseline is None or self.baseline.median == 0:
+            return None
+        return self.ours.median / self.baseline.median
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+@dataclass(frozen=True)
+class Settings:
+    repeats: int  # image and model rows
+    video_repeats: int
+    baseline_video_repeats: int
+    cold_repeats: int
+    video_seconds: float  # the 1280x720 clip
+    memory_seconds: float  # the 1920x1080 clip for peak RSS
+    batch: int = 32  # faces per batched forward pass
+
+
+FULL = Settings(repeats=20, video_repeats=5, baseline_video_repeats=3, cold_repeats=3, video_seconds=60, memory_seconds=600)
+QUICK = Settings(repeats=2, video_repeats=1, baseline_video_repeats=1, cold_repeats=1, video_seconds=3, memory_seconds=10)
+SCALE = {"ms": 1e3, "s": 1.0, "MB": 1.0, "x": 1.0}  # rows store seconds, MB or plain ratios
+
+
+# ---------------------------------------------------------------- media
+
+def portrait() -> np.ndarray:
+    """Head and shoulders of scikit-image's public-domain astronaut photo (300 x 300 RGB)."""
+    from skimage.data import astronaut  # scikit-image is a dev requirement, like the benchmark
+
+    return astronaut()[0:300, 73:373]
+
+
+def texture(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """Smooth colour blobs: a background that costs the encoder and decoder something, unlike flat grey."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(40, 216, (max(2, height // 24), max(2, width // 24), 3), dtype=np.uint8)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def compose(
+    width: int, height: int, faces: int = 1, shift: int = 0, face: np.ndarray | None = None,
+    background: np.ndarray | None = None,
+) -> np.ndarray:
+    """RGB canvas (flat grey or `background`) with `faces` portraits side by side, moved `shift` px."""
+    face = portrait() if face is None else face
+    side = int(min(0.6 * height, 0.95 * width / faces))
+    tile = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    canvas = np.full((height, width, 3), 128, np.uint8) if background is None else background.copy()
+    gap = (width - faces * side) // (faces + 1)
+    y = (height - side) // 2 + shift // 2
+    for i in range(faces):
+        x = min(max(0, gap + i * (side + gap) + shift), width - side)
+        canvas[y : y + side, x : x + side] = tile
+    return canvas
+
+
+def jpeg_bytes(rgb: np.ndarray, quality: int = 90) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _segment_frames(total: int, keyint: int) -> int:
+    """Largest divisor of `total` not above `keyint`; `total` itself when no divisor is near keyint."""
+    for seg in range(min(keyint, total), 0, -1):
+        if total % seg == 0:
+            return seg if seg * 2 >= min(keyint, total) else total
+    return total
+
+
+def make_clip(
+    path: Path, seconds: float, width: int, height: int, fps: int = 30, faces: int = 1,
+    preset: str = "veryfast", keyint: int = 250, textured: bool = True, crf: int = 18,
+) -> Path:
+    """H.264 MP4 of faces moving a few pixels per frame, over a panning texture with sensor-like grain
+    (`textured`) or flat grey. Only one closed-GOP segment is encoded; its packets are repeated with
+    shifted timestamps, so a 10-minute 1080p clip takes seconds to make."""
+    total = max(2, round(seconds * fps))
+    seg = _segment_frames(total, keyint)
+    face = portrait()
+    pan = 64
+    wide = texture(width + pan, height) if textured else None
+    grain = np.random.default_rng(1).normal(0, 4, (4, height, width, 1)).astype(np.int16) if textured else None
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": preset, "crf": str(crf), "x264-params": f"keyint={seg}:min-keyint={seg}:scenecut=0:open-gop=0"}
+        packets: list[tuple[bytes, int, int, bool, Fraction]] = []
+
+        def keep(encoded) -> None:
+            for p in encoded:
+                packets.append((bytes(p), p.pts, p.dts, p.is_keyframe, p.time_base))
+                out.mux(p)
+
+        for i in range(seg):
+            shift = int(round(6 * np.sin(2 * np.pi * i / seg)))
+            background = None
+            if wide is not None:
+                x = int(pan / 2 * (1 + np.sin(2 * np.pi * i / seg)))
+                background = np.clip(wide[:, x : x + width] + grain[i % len(grain)], 0, 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(compose(width, height, faces, shift, face, background), format="rgb24")
+            keep(stream.encode(frame))
+        keep(stream.encode())
+        for k in range(1, total // seg):
+            for data, pts, dts, key, tb in packets:
+                offset = round(Fraction(k * seg, fps) / tb)
+                packet = av.Packet(data)
+                packet.pts, packet.dts, packet.time_base, packet.is_keyframe = pts + offset, dts + offset, tb, key
+                packet.stream = stream
+                out.mux(packet)
+    return path
+
+
+# ---------------------------------------------------------------- timing
+
+def rounds(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each function, the functions interleaved round by round."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for r in range(warmup + repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if r >= warmup:
+                times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def _maybe(values: list[float] | None) -> Stat | None:
+    return summarize(values) if values else None
+
+
+# ---------------------------------------------------------------- image rows
+
+def image_rows(engine: Engine, base: BaselineEngine, settings: Settings) -> list[Row]:
+    jpeg = {n: jpeg_bytes(compose(1920, 1080, n)) for n in (1, 5)}
+    rgb = {n: decode_image(data) for n, data in jpeg.items()}
+    found = {n: len(engine.faces.detect(img)) for n, img in rgb.items()}
+    face = engine.faces.detect(rgb[1])[0]
+    crop = crop_face(rgb[1], face, engine.detector.input_size, CROP_MARGIN)
+    crop_base = crop_face(rgb[1], face, base.input_size, CROP_MARGIN)
+    batch = [crop] * settings.batch
+
+    def analyze(n: int, heat: bool) -> Callable[[], object]:
+        def call() -> None:
+            result = analyze_image_bytes(engine, jpeg[n])
+            if heat:
+                for item in result.faces:
+                    if item.crop is not None:
+                        gradcam(engine.detector, item.crop, result.verdict.family or "blend")
+
+        return call
+
+    def seed(n: int) -> Callable[[], object]:
+        return lambda: baseline_image(base, baseline_decode(jpeg[n]))
+
+    t = rounds(
+        {
+            "decode": lambda: decode_image(jpeg[1]),
+            "decode_base": lambda: baseline_decode(jpeg[1]),
+            "detect1": lambda: engine.faces.detect(rgb[1]),
+            "detect1_base": lambda: largest_face(base, rgb[1]),
+            "detect5": lambda: engine.faces.detect(rgb[5]),
+            "detect5_base": lambda: largest_face(base, rgb[5]),
+            "b1": lambda: engine.detector.score([crop]),
+            "b1_base": lambda: base.score(crop_base),
+            "batched": lambda: engine.detector.score(batch, batch_size=settings.batch),
+            "gradcam": lambda: gradcam(engine.detector, crop, "blend"),
+            "a1": analyze(1, False),
+            "a1_base": seed(1),
+            "a1_heat": analyze(1, True),
+            "a5": analyze(5, False),
+            "a5_base": seed(5),
+            "a5_heat": analyze(5, True),
+        },
+        settings.repeats,
+    )
+    per_face = [v / settings.batch for v in t["batched"]]
+    s = {name: summarize(v) for name, v in t.items()}
+    one, five = f"1920x1080 JPEG, {found[1]} face(s) found", f"1920x1080 JPEG, {found[5]} of 5 faces found"
+    return [
+        Row("image.decode", "decode 1080p JPEG", "ms", s["decode"], s["decode_base"], "baseline: cv2.imdecode"),
+        Row("image.detect_1face", "face detection, 1 face", "ms", s["detect1"], s["detect1_base"], one),
+        Row("image.detect_5faces", "face detection, 5 faces", "ms", s["detect5"], s["detect5_base"], five),
+        Row("model.forward_b1", "model forward, batch 1", "ms", s["b1"], s["b1_base"], "ours: both branches; baseline: ResNet-50 224 px"),
+        Row("model.forward_batched", f"model forward, batch {settings.batch}, per face", "ms", summarize(per_face), s["b1_base"],
+            "baseline scores one face at a time"),
+        Row("gradcam.per_face", "Grad-CAM, one branch, per face", "ms", s["gradcam"], None, "baseline has no heatmap"),
+        Row("analyze_image.1face", "analyze_image, 1 face", "ms", s["a1"], s["a1_base"], "decode included; " + one),
+        Row("analyze_image.1face_gradcam", "analyze_image + Grad-CAM, 1 face", "ms", s["a1_heat"], s["a1_base"],
+            "baseline without heatmap"),
+        Row("analyze_image.5faces", "analyze_image, 5 faces", "ms", s["a5"], s["a5_base"], "baseline: largest face only"),
+        Row("analyze_image.5faces_gradcam", "analyze_image + Grad-CAM, 5 faces", "ms", s["a5_heat"], s["a5_base"],
+            "baseline without heatmap"),
+    ]
+
+
+# ---------------------------------------------------------------- video rows
+
+def video_rows(engine: Engine, base: BaselineEngine, clip: Path, settings: Settings) -> list[Row]:
+    parts: dict[str, list[float]] = {"decode_s": [], "detect_s": [], "model_s": []}
+    ratios: list[float] = []
+    faces = 0
+
+    def floor() -> None:
+        for _ in sample_frames(clip, DEFAULT_VIDEO_FRAMES):
+            pass
+
+    def ours() -> None:
+        nonlocal faces
+        result = analyze_video(engine, clip)
+        faces = sum(1 for f in result.faces if f.scores)
+        for key in parts:
+            parts[key].append(result.timings[key])
+
+    t = rounds({"floor": floor, "ours": ours}, settings.video_repeats)
+    for key in parts:
+        del parts[key][0]  # the warm-up round
+    ratios = [o / f for o, f in zip(t["ours"], t["floor"])]
+    tb = rounds({"seed": lambda: baseline_video(base, clip), "seed_floor": lambda: _drain(video_frames(str(clip)))},
+                settings.baseline_video_repeats, warmup=0)
+    clip_note = f"{settings.video_seconds:g} s 1280x720 H.264 30 fps, {DEFAULT_VIDEO_FRAMES} frames sampled, {faces} faces scored"
+    return [
+        Row("video.end_to_end", "analyze_video end to end", "s", summarize(t["ours"]), summarize(tb["seed"]),
+            clip_note + "; baseline: every 5th frame"),
+        Row("video.decode_seek", "  of which decode / seek", "s", summarize(parts["decode_s"]), None, "result.timings"),
+        Row("video.detect", "  of which face detection + crop", "s", summarize(parts["detect_s"]), None, "result.timings"),
+        Row("video.model", "  of which model", "s", summarize(parts["model_s"]), None, "result.timings"),
+        Row("video.decode_floor", "decode-only floor (sample_frames)", "s", summarize(t["floor"]), summarize(tb["seed_floor"]),
+            "baseline: cv2.VideoCapture decoding every frame"),
+        Row("video.ours_over_floor", "end to end / decode-only floor", "x", summarize(ratios), None, "per round"),
+    ]
+
+
+def _drain(frames) -> None:
+    for _ in frames:
+        pass
+
+
+# ---------------------------------------------------------------- subprocess rows
+
+_COLD = """
+import json, time
+t0 = time.perf_counter()
+import {module}
+t1 = time.perf_counter()
+{module}.{loader}()
+print(json.dumps({{"import_s": t1 - t0, "load_s": time.perf_counter() - t1}}))
+"""
+
+_MEMORY = """
+import json, resource, sys
+from core.analyze import analyze_video, load_engine
+result = analyze_video(load_engine(), sys.argv[1])
+# VmHWM is this process's own peak; ru_maxrss would include the forking parent's RSS on Linux
+status = dict(line.split(":", 1) for line in open("/proc/self/status")) if sys.platform == "linux" else {}
+peak_kb = int(status["VmHWM"].split()[0]) if "VmHWM" in status else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"peak_mb": peak_kb / 1024, "seconds": result.timings["total_s"], "frames": len(result.frames)}))
+"""
+
+
+def _child(code: str, *args: str, timeout: float = 900) -> dict:
+    """Run Python code in a fresh interpreter at the repo root; its last stdout line is JSON."""
+    done = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed with code {done.returncode}:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cold_rows(settings: Settings) -> list[Row]:
+    ours = [_child(_COLD.format(module="core.analyze", loader="load_engine")) for _ in range(settings.cold_repeats)]
+    seed = [_child(_COLD.format(module="core.baseline", loader="load_baseline")) for _ in range(settings.cold_repeats)]
+    rows = [
+        Row("cold.import", "import (fresh process)", "s", summarize([r["import_s"] for r in ours]),
+            summarize([r["import_s"] for r in seed]), "core.analyze vs core.baseline"),
+        Row("cold.load_model", "load model (load_engine, warm-up included)", "s", summarize([r["load_s"] for r in ours]),
+            summarize([r["load_s"] for r in seed]), "baseline: load_baseline(resnet50)"),
+    ]
+    return rows + [streamlit_row(settings.cold_repeats)]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def first_page_seconds(app: Path, timeout: float = 60.0) -> float:
+    """Seconds from `streamlit run` until both /_stcore/health and / answer 200 on a free port."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.headless", "true",
+           "--browser.gatherUsageStats", "false"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=app.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while time.perf_counter() - t0 < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {proc.returncode}; run `{' '.join(cmd)}` to see why")
+            if _ok(f"http://localhost:{port}/_stcore/health") and _ok(f"http://localhost:{port}/"):
+                return time.perf_counter() - t0
+            time.sleep(0.05)
+        raise RuntimeError(f"streamlit did not serve http://localhost:{port}/ within {timeout:.0f} s")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def streamlit_row(repeats: int, app: Path = ROOT / "streamlit_app.py") -> Row:
+    label = "streamlit run -> first page served"
+    if not app.is_file():
+        return Row("cold.streamlit_first_page", label, "s", None, None, f"skipped: {app.name} does not exist yet")
+    times = [first_page_seconds(app) for _ in range(repeats)]
+    return Row("cold.streamlit_first_page", label, "s", summarize(times), None,
+               "server answers / and /_stcore/health; the script itself runs when a browser connects")
+
+
+def memory_row(workdir: Path, settings: Settings) -> Row:
+    clip = make_clip(workdir / "long.mp4", settings.memory_seconds, 1920, 1080, preset="ultrafast", textured=False)
+    child = _child(_MEMORY, str(clip))
+    note = (f"{settings.memory_seconds / 60:g} min 1920x1080 clip ({clip.stat().st_size / 2**20:.0f} MB), "
+            f"analysis took {child['seconds']:.1f} s, {child['frames']} frames")
+    return Row("memory.peak_rss", "peak RSS, analyze_video on a long 1080p clip", "MB", Stat(child["peak_mb"], child["peak_mb"], 1),
+               None, note)
+
+
+# ---------------------------------------------------------------- report
+
+def _fmt(stat: Stat | None, unit: str) -> tuple[str, str]:
+    if stat is None:
+        return "-", "-"
+    digits = 2 if unit in ("s", "x") else 1 if unit == "ms" else 0
+    return f"{stat.median * SCALE[unit]:.{digits}f}", f"{stat.p90 * SCALE[unit]:.{digits}f}"
+
+
+def format_table(rows: list[Row]) -> str:
+    """Plain-text table (also valid Markdown) of every row, ours and baseline, median and p90."""
+    head = ["row", "unit", "ours median", "ours p90", "base median", "base p90", "ours/base", "note"]
+    body = []
+    for row in rows:
+        ratio = "-" if row.ratio is None else f"{row.ratio:.3f}"
+        body.append([row.label, row.unit, *_fmt(row.ours, row.unit), *_fmt(row.baseline, row.unit), ratio, row.note])
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in [head, *body]]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
+        "python": platform.python_version(), "torch": torch.__version__, "opencv": cv2.__version__, "av": av.__version__,
+        "platform": platform.platform(), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
+    """Every benchmark row; media lives in a temporary folder removed at the end."""
+    started = time.perf_counter()
+    info = machine()
+    engine = load_engine()
+    base = load_baseline(classifier="resnet50")
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        workdir = Path(tmp)
+        log("image rows ...")
+        rows += image_rows(engine, base, settings)
+        log("video rows ...")
+        clip = make_clip(workdir / "clip.mp4", settings.video_seconds, 1280, 720)
+        rows += video_rows(engine, base, clip, settings)
+        log("cold start rows ...")
+        rows += cold_rows(settings)
+        log("memory row ...")
+        rows.append(memory_row(workdir, settings))
+    return {"machine": info, "settings": asdict(settings), "seconds": time.perf_counter() - started,
+            "rows": [row.to_dict() for row in rows], "table": format_table(rows)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and short clips (CI): checks the command, not the speed")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    report = run(QUICK if args.quick else FULL, log=lambda msg: print(msg, file=sys.stderr))
+    m = report["machine"]
+    print(f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
+          f"load average {m['load_average'][0]:.2f}, {m['date_utc']}")
+    print(report["table"])
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

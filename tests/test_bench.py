@@ -1,0 +1,113 @@
+"""The benchmark's helpers, and one `--quick` run that checks the command works (never its speed)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from core.bench import Row, Stat, compose, format_table, make_clip, rounds, streamlit_row, summarize
+from core.bench import _segment_frames
+from core.faces import FaceDetector
+from core.media import probe_video
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_summarize_median_and_p90_of_known_lists():
+    assert summarize([5.0, 1.0, 4.0, 2.0, 3.0]) == Stat(3.0, 4.6, 5)
+    assert summarize([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]) == Stat(5.5, pytest.approx(9.1), 10)
+    assert summarize([7.0]) == Stat(7.0, 7.0, 1)
+    with pytest.raises(ValueError):
+        summarize([])
+
+
+def test_rounds_interleave_and_drop_the_warm_up():
+    calls: list[str] = []
+    times = rounds({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=1)
+    assert calls == ["a", "b"] * 4
+    assert [len(v) for v in times.values()] == [3, 3]
+    assert all(t >= 0 for v in times.values() for t in v)
+
+
+def test_ratio_is_ours_over_baseline_medians():
+    assert Row("k", "l", "ms", Stat(0.01, 0.02, 3), Stat(0.04, 0.05, 3)).ratio == pytest.approx(0.25)
+    assert Row("k", "l", "ms", Stat(0.01, 0.02, 3)).ratio is None
+    assert Row("k", "l", "s", None, Stat(1.0, 1.0, 1)).to_dict()["ratio"] is None
+
+
+def test_table_formats_units_and_missing_values():
+    rows = [
+        Row("image.x", "an image row", "ms", Stat(0.0123, 0.015, 5), Stat(0.0246, 0.03, 5), "note one"),
+        Row("video.y", "a video row", "s", Stat(2.5, 3.25, 5)),
+        Row("cold.z", "skipped row", "s", None, None, "skipped: no app"),
+    ]
+    lines = format_table(rows).splitlines()
+    assert len(lines) == 2 + len(rows)
+    assert lines[0].startswith("| row") and set(lines[1]) <= {"|", "-"}
+    assert len({len(line) for line in lines}) == 1  # aligned columns
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert cells == ["an image row", "ms", "12.3", "15.0", "24.6", "30.0", "0.500", "note one"]
+    cells = [c.strip() for c in lines[3].strip("|").split("|")]
+    assert cells[2:7] == ["2.50", "3.25", "-", "-", "-"]
+    assert "skipped: no app" in lines[4]
+
+
+def test_segment_is_the_largest_divisor_near_keyint():
+    assert _segment_frames(1800, 250) == 225
+    assert _segment_frames(18000, 250) == 250
+    assert _segment_frames(180, 250) == 180
+    assert _segment_frames(1801, 250) == 1801  # a prime: encoded whole, no repetition
+
+
+@pytest.mark.parametrize("keyint", [250, 10])  # one segment; a segment repeated six times
+def test_clip_has_the_requested_size_fps_and_duration(tmp_path, keyint):
+    clip = make_clip(tmp_path / "c.mp4", 2.0, 320, 240, fps=30, keyint=keyint)
+    info = probe_video(clip)
+    assert (info.width, info.height, info.fps, info.codec) == (320, 240, 30.0, "h264")
+    assert info.duration == pytest.approx(2.0, abs=1 / 30)
+    with av.open(str(clip)) as container:
+        pts = [frame.pts for frame in container.decode(video=0)]
+    assert len(pts) == 60 and pts == sorted(pts) and len(set(pts)) == 60
+    with av.open(str(clip)) as container:
+        keyframes = sum(packet.is_keyframe for packet in container.demux(video=0) if packet.size)
+    assert keyframes == (1 if keyint == 250 else 6)
+
+
+def test_composed_images_hold_the_requested_faces():
+    detector = FaceDetector()
+    for faces in (1, 5):
+        rgb = compose(1920, 1080, faces)
+        assert rgb.shape == (1080, 1920, 3) and rgb.dtype == np.uint8
+        assert len(detector.detect(rgb)) == faces
+
+
+def test_streamlit_row_is_skipped_with_a_note_when_the_app_is_missing(tmp_path):
+    row = streamlit_row(1, app=tmp_path / "streamlit_app.py")
+    assert row.ours is None and "skipped" in row.note
+
+
+EXPECTED_ROWS = {
+    "image.decode", "image.detect_1face", "image.detect_5faces", "model.forward_b1", "model.forward_batched",
+    "gradcam.per_face", "analyze_image.1face", "analyze_image.1face_gradcam", "analyze_image.5faces",
+    "analyze_image.5faces_gradcam", "video.end_to_end", "video.decode_seek", "video.detect", "video.model",
+    "video.decode_floor", "video.ours_over_floor", "cold.import", "cold.load_model", "cold.streamlit_first_page",
+    "memory.peak_rss",
+}
+
+
+def test_quick_run_completes_and_writes_every_row(tmp_path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "core.bench", "--quick", "--json", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    rows = {row["key"]: row for row in report["rows"]}
+    assert set(rows) == EXPECTED_ROWS
+    assert all(rows[key]["ours"] is not None for key in EXPECTED_ROWS - {"cold.streamlit_first_page"})
+    assert rows["video.end_to_end"]["baseline"] is not None and rows["video.end_to_end"]["ratio"] > 0
+    assert report["machine"]["cores"] >= 1 and "| row" in done.stdout
