@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from core.faces import CROP_MARGIN, Face, FaceDetector, crop_face
-from core.media import DEFAULT_LIMITS, Limits, SampledFrame, decode_image, probe_video, sample_frames
+from core.media import DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, sample_frames
 from core.model import WEIGHTS_DIR, Detector, load_detector
 
 __all__ = [
@@ -224,6 +224,7 @@ def analyze_video(
     timings = {"decode_s": 0.0, "detect_s": 0.0, "model_s": 0.0}
     frames: list[FrameResult] = []
     clock = time.perf_counter()
+    planned = min(frame_count, info.frame_count)  # sample_frames never asks for more frames than exist
     for i, frame in enumerate(sample_frames(source, frame_count, limits)):
         t_decoded = time.perf_counter()
         timings["decode_s"] += t_decoded - clock
@@ -231,7 +232,9 @@ def analyze_video(
         clock = time.perf_counter()
         timings["detect_s"] += clock - t_decoded
         if progress:
-            progress((i + 1) / frame_count, f"Frame {i + 1} of {frame_count}")
+            progress(min(1.0, (i + 1) / planned), f"Frame {i + 1} of {planned}")
+    if not frames:
+        raise MediaError("No frame of the video could be decoded; the file may be corrupt or its codec unsupported.")
     _score_faces(engine, frames)
     timings["model_s"] = time.perf_counter() - clock
     timings["total_s"] = time.perf_counter() - t0

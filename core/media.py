@@ -152,10 +152,14 @@ def _check_video(info: VideoInfo, limits: Limits) -> None:
         raise MediaError(f"The video is {info.width} × {info.height}; the limit is 4K (3840 × 2160).")
     if info.duration > limits.max_video_seconds:
         raise MediaError(
-            f"The video lasts {info.duration / 60:.1f} min; the limit is {limits.max_video_seconds / 60:.0f} min. Trim it first."
+            f"The video lasts {_duration(info.duration)}; the limit is {_duration(limits.max_video_seconds)}. Trim it first."
         )
     if info.frame_count < 2 or info.duration <= 0:
         raise MediaError("The video has fewer than two frames; analyze it as an image instead.")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 def sample_times(duration: float, count: int) -> list[float]:
