@@ -6,6 +6,7 @@ A new section (cases, forensics, ...) is one more function here and one more cal
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from functools import partial
@@ -14,10 +15,13 @@ from typing import Callable
 
 import numpy as np
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core import charts
 from core.analyze import AnalysisResult, Engine, FrameResult, analyze_image_bytes, analyze_video, load_engine
+from core.cases import AuditEntry, Case, CaseNotFound, CaseStore, StoreError, default_url, open_store, sqlite_url
+from core.casework import record, scan_bytes
 from core.explain import gradcam, overlay
 from core.faces import MIN_FACE_PX
 from core.forensics import LIMITS as FORENSIC_LIMITS
@@ -25,14 +29,17 @@ from core.forensics import VIEW_GUIDANCE, VIEW_NAMES, compute_view, forensic_rep
 from core.forensics.tracks import track_rows
 from core.forensics.view import fit
 from core.media import Limits, MediaError, decode_image
+from core.migrations import SchemaError
 from core.model import WEIGHTS_DIR, Detector
 
 __all__ = [
     "get_engine", "engine_or_stop", "current_limits", "LIMITS_KEY", "Analysis", "image_upload", "video_upload",
     "remembered", "sidebar", "untrained_warning", "verdict_section", "boxed_image_section", "no_face_section",
     "face_chart_section", "faces_section", "media_facts_section", "timeline_section", "details_section",
-    "model_card_text", "evaluation_report", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT", "HEATMAP_HELP", "UNTRAINED_TEXT",
+    "model_card_text", "evaluation_report", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT", "STORAGE_TEXT", "HEATMAP_HELP", "UNTRAINED_TEXT",
     "forensic_context", "forensics_image_section", "forensics_video_section",
+    "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "plain", "store_url", "get_store", "store_or_none", "store_or_stop", "CaseSettings", "case_settings_sidebar", "case_settings",
+    "open_case_link", "history_section", "case_section", "run_batch", "batch_results_section", "stored_forensics_section",
 ]
 
 log = logging.getLogger(__name__)
@@ -54,10 +61,14 @@ LIMITS_TEXT = (
     "heavy re-compression, small or profile faces, screen recordings, and generators unlike its training "
     "data can fool it either way; manipulations outside faces (background, audio, context) are not examined."
 )
+STORAGE_TEXT = (
+    "The file itself is not stored unless you choose to keep it; with case saving on and your name in the "
+    "sidebar, the scores, a thumbnail and the most suspicious face crops are saved as a case."
+)
 ETHICS_TEXT = (
     "A score is evidence for a human reviewer, never proof. Do not publish, moderate or accuse on the score "
     "alone: corroborate with provenance, the source, and other forensic checks. Uploaded files are analyzed "
-    "in memory and are not stored."
+    "in memory. " + STORAGE_TEXT
 )
 HEATMAP_HELP = (
     "How to read the heatmap: red marks the regions whose features most raised this branch's "
@@ -88,7 +99,8 @@ def current_limits() -> Limits:
     override = st.session_state.get(LIMITS_KEY)
     if isinstance(override, Limits):
         return override
-    return Limits(max_bytes=int(st.get_option("server.maxUploadSize")) * 1024 * 1024)
+    minutes = float(os.environ.get("DEEPFAKE_MAX_VIDEO_MINUTES", Limits.max_video_seconds / 60))
+    return Limits(max_bytes=int(st.get_option("server.maxUploadSize")) * 1024 * 1024, max_video_seconds=minutes * 60)
 
 
 @dataclass
@@ -482,3 +494,208 @@ def forensics_video_section(upload: UploadedFile, result: AnalysisResult) -> Non
         st.markdown("**Face tracks across sampled frames**")
         st.dataframe(track_rows(report["tracks"]), hide_index=True)
     st.caption(FORENSIC_LIMITS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases (core.cases): the shared store, the analyst's name, saving analyses, batches.
+# Store errors (database down, disk full) become messages: an analysis is never lost to them.
+# ---------------------------------------------------------------------------------------------
+ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY = "analyst", "autosave", "keep_media"
+SAVED_KEY = "saved_cases"  # sha256 -> (case id, created in this session)
+BATCH_RUN_KEY = "batch_run"
+CASES_PAGE = "pages/cases.py"
+STORE_ERRORS = (StoreError, SchemaError, SQLAlchemyError)
+
+
+def plain(text: object) -> str:
+    """Text from a user or a file, escaped for st.markdown (no links, images or formatting)."""
+    return _plain(text)
+
+
+def _case_secrets() -> dict:
+    try:
+        return {key: st.secrets.get(key) for key in ("db_url", "data_dir")}
+    except FileNotFoundError:  # no .streamlit/secrets.toml
+        return {}
+
+
+def store_url() -> str:
+    """The environment (DEEPFAKE_DB_URL, DEEPFAKE_DATA_DIR) wins, then `db_url` / `data_dir` in
+    .streamlit/secrets.toml, then the default SQLite file (docs/cases.md)."""
+    if os.environ.get("DEEPFAKE_DB_URL") or os.environ.get("DEEPFAKE_DATA_DIR"):
+        return default_url()
+    secrets = _case_secrets()
+    if secrets.get("db_url"):
+        return str(secrets["db_url"])
+    if secrets.get("data_dir"):
+        return sqlite_url(Path(str(secrets["data_dir"])))
+    return default_url()
+
+
+@st.cache_resource(show_spinner="Opening the case store…")
+def get_store(url: str) -> CaseStore:
+    """One store (engine and connection pool) per URL, shared by every session."""
+    return open_store(url)
+
+
+def store_or_none() -> CaseStore | None:
+    """The case store, or None with a warning saying how to fix the configuration."""
+    try:
+        return get_store(store_url())
+    except STORE_ERRORS as exc:
+        log.exception("case store unavailable")
+        st.warning(f"The case store is unavailable, so nothing can be saved: {exc}", icon=":material/database:")
+        return None
+
+
+def store_or_stop() -> CaseStore:
+    store = store_or_none()
+    if store is None:
+        st.stop()
+    return store
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    analyst: str  # "" until the analyst enters a name
+    autosave: bool
+    keep_media: bool
+
+
+def case_settings_sidebar() -> CaseSettings:
+    """The analyst's name and the saving switches, in the shared sidebar (kept across pages)."""
+    with st.sidebar:
+        st.text_input("Analyst name", key=ANALYST_KEY, max_chars=100, placeholder="Your name",
+                      help="Recorded with every case, label and note you make.")
+        st.toggle("Save analyses as cases", value=True, key=AUTOSAVE_KEY,
+                  help="Each analysis becomes a case on the Cases page: scores, verdict, a thumbnail and the "
+                       "most suspicious face crops. The original file is not kept unless you tick the box below.")
+        st.checkbox("Keep the original file in the store", value=False, key=KEEP_MEDIA_KEY,
+                    help="Stores the uploaded file itself in the case database (never in a served folder).")
+    return case_settings()
+
+
+def case_settings() -> CaseSettings:
+    state = st.session_state
+    return CaseSettings(str(state.get(ANALYST_KEY) or "").strip(), bool(state.get(AUTOSAVE_KEY, True)),
+                        bool(state.get(KEEP_MEDIA_KEY, False)))
+
+
+def open_case_link(case_id: int, label: str | None = None) -> None:
+    st.page_link(CASES_PAGE, label=label or f"Open case #{case_id}", icon=":material/folder_open:",
+                 query_params={"case": str(case_id)})
+
+
+def history_section(entries: list[AuditEntry]) -> None:
+    """The audit trail as a table: who, when, what (old -> new)."""
+    st.dataframe(
+        [{"when (UTC)": f"{e.at:%Y-%m-%d %H:%M:%S}", "who": e.analyst, "action": e.action, "field": e.field or "",
+          "old": e.old or "", "new": e.new or ""} for e in entries],
+        hide_index=True,
+    )
+
+
+def _save(engine: Engine, store: CaseStore, upload: UploadedFile, result: AnalysisResult, settings: CaseSettings) -> None:
+    saved = record(store, engine, result, upload.getvalue(), upload.name, settings.analyst,
+                   keep_media=settings.keep_media, forensics=forensic_context(upload, result), limits=current_limits())
+    st.session_state.setdefault(SAVED_KEY, {})[result.sha256] = (saved.case.id, saved.created)
+
+
+def _known_notice(case: Case) -> None:
+    label = f"; analyst verdict **{case.final_verdict}**" if case.final_verdict else "; not labelled yet"
+    st.info(f"**This file was analyzed before**: case #{case.id}, first on {case.created_at:%Y-%m-%d %H:%M} UTC "
+            f"by {_plain(case.created_by)} (model {_plain(case.model_version)}, verdict **{case.verdict}**){label}. "
+            "The result below is a fresh analysis; the stored case is unchanged.", icon=":material/history:")
+    with st.expander(f"History of case #{case.id}"):
+        history_section(case.history)
+
+
+def case_section(engine: Engine, upload: UploadedFile, analysis: Analysis) -> None:
+    """After an analysis: the file's existing case with its history, or saving it as a new case
+    (automatic when the sidebar switch is on, a button otherwise)."""
+    settings, result = case_settings(), analysis.result
+    if result is None:
+        return
+    if not settings.analyst:  # no name, no saving: the store is not even opened
+        st.info("Enter your name in the sidebar to save this analysis as a case and to see whether this file "
+                "was analyzed before.", icon=":material/person:")
+        return
+    store = store_or_none()
+    if store is None:
+        return
+    try:
+        remembered_case = st.session_state.get(SAVED_KEY, {}).get(result.sha256)
+        if remembered_case is None:
+            existing = store.find(result.sha256)
+            if existing is not None:
+                st.session_state.setdefault(SAVED_KEY, {})[result.sha256] = remembered_case = (existing.id, False)
+        if remembered_case is None:
+            if not (settings.autosave or st.button("Save as case", icon=":material/save:")):
+                return
+            _save(engine, store, upload, result, settings)
+            remembered_case = st.session_state[SAVED_KEY][result.sha256]
+        case_id, created = remembered_case
+        if created:
+            st.success(f"Saved as case #{case_id}.", icon=":material/save:")
+        else:
+            _known_notice(store.get(case_id))
+        open_case_link(case_id)
+    except CaseNotFound:  # deleted meanwhile on the Cases page
+        st.session_state.get(SAVED_KEY, {}).pop(result.sha256, None)
+        st.info("The case of this file was deleted; reload the file to save it again.")
+    except STORE_ERRORS as exc:
+        log.exception("saving the case failed")
+        st.error(f"The case could not be saved: {exc}. The analysis above is unaffected; try again.", icon=":material/error:")
+
+
+def run_batch(store: CaseStore, uploads: list[UploadedFile], name: str, frames: int, settings: CaseSettings) -> int | None:
+    """Analyze the uploads one by one into a new batch, with a progress bar; returns the batch id
+    (None, with a message, when the batch cannot be made). The rows (file, status, verdict, case)
+    stay in the session for `batch_results_section`."""
+    try:
+        batch = store.create_batch(name, settings.analyst)
+    except (ValueError, *STORE_ERRORS) as exc:
+        st.error(f"The batch could not be created: {exc}", icon=":material/error:")
+        return None
+    bar = st.progress(0.0, text="Starting…")
+    rows = []
+    for i, upload in enumerate(uploads):
+        def step(fraction: float, text: str, i: int = i, upload: UploadedFile = upload) -> None:
+            bar.progress(min(1.0, (i + fraction) / len(uploads)), text=f"{upload.name} ({i + 1} of {len(uploads)}): {text}")
+
+        step(0.0, "analyzing…")
+        row = {"file": upload.name, "status": "", "verdict": "", "score": None, "case": None}
+        try:
+            saved = scan_bytes(store, get_engine, upload.getvalue(), upload.name, settings.analyst, batch_id=batch.id,
+                               frames=frames, keep_media=settings.keep_media, limits=current_limits(), progress=step)
+            case = saved.case
+            row |= {"status": "new case" if saved.created else "already a case", "verdict": case.verdict,
+                    "score": case.score, "case": case.id}
+        except MediaError as exc:
+            row["status"] = f"failed: {exc}"
+        except STORE_ERRORS as exc:
+            log.exception("batch: saving failed")
+            row["status"] = f"not saved: {exc}"
+        rows.append(row)
+    bar.progress(1.0, text=f"Done: {len(uploads)} file(s).")
+    st.session_state[BATCH_RUN_KEY] = {"batch_id": batch.id, "name": batch.name, "rows": rows}
+    return batch.id
+
+
+def batch_results_section() -> None:
+    """The last batch run of this session: one row per file, and a link to the batch on the Cases page."""
+    run = st.session_state.get(BATCH_RUN_KEY)
+    if not run:
+        return
+    st.subheader(f"Batch #{run['batch_id']}: {_plain(run['name'])}")
+    st.dataframe(run["rows"], hide_index=True, column_config={
+        "score": st.column_config.NumberColumn(format="%.3f"), "case": st.column_config.NumberColumn(format="#%d")})
+    st.page_link(CASES_PAGE, label="Open this batch on the Cases page", icon=":material/folder_open:",
+                 query_params={"batch": str(run["batch_id"])})
+
+
+def stored_forensics_section(report: dict | None) -> None:
+    """The forensic context saved with a case (as shown on the analyze pages)."""
+    if report:
+        _forensic_summary(report)
+        st.caption(FORENSIC_LIMITS)

@@ -8,7 +8,7 @@ engine = ui.engine_or_stop()
 st.title("Analyze image")
 upload = st.file_uploader("Image to analyze (JPEG, PNG, WebP or BMP)", type=list(IMAGE_TYPES), key="image_upload")
 if upload is None:
-    st.info("Upload an image: every face in it is found, boxed and scored. Nothing is stored.")
+    st.info("Upload an image: every face in it is found, boxed and scored. " + ui.STORAGE_TEXT)
     st.stop()
 
 analysis = ui.image_upload(engine, upload)
@@ -19,6 +19,7 @@ frame = result.frames[0]
 
 ui.untrained_warning(result)
 ui.verdict_section(result)
+ui.case_section(engine, upload, analysis)
 ui.boxed_image_section(analysis)
 ui.no_face_section(result)
 ui.face_chart_section(result, frame, key="image-faces-chart")

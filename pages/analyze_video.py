@@ -11,7 +11,7 @@ upload = st.file_uploader("Video to analyze (MP4, MOV, AVI, WebM or MKV)", type=
 count = st.slider("Frames to sample, spread evenly over the whole video", 8, 128, DEFAULT_VIDEO_FRAMES, key="video_frames",
                   help="More frames find short manipulated stretches but take longer.")
 if upload is None:
-    st.info("Upload a video: frames are sampled evenly over its whole duration and every face is scored. Nothing is stored.")
+    st.info("Upload a video: frames are sampled evenly over its whole duration and every face is scored. " + ui.STORAGE_TEXT)
     st.stop()
 
 analysis = ui.video_upload(engine, upload, count)
@@ -21,6 +21,7 @@ result = analysis.result
 
 ui.untrained_warning(result)
 ui.verdict_section(result)
+ui.case_section(engine, upload, analysis)
 ui.media_facts_section(result)
 frame = ui.timeline_section(result)
 if frame is not None:

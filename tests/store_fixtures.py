@@ -16,6 +16,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,7 @@ def sample_result(
 ) -> dict:
     """A result dictionary made by core.analyze's own dataclasses, so the contract stays in sync."""
     from core.analyze import AnalysisResult, FaceResult, FrameResult, Verdict
+    from core.media import VideoInfo
 
     def face(i: int) -> FaceResult:
         s = None if score is None else round(min(1.0, score + 0.01 * i), 4)
@@ -125,8 +127,9 @@ def sample_result(
     rows = [FrameResult(i, i * 0.5, [face(i)]) for i in range(frames)]
     confidence = None if score is None else max(score, 1 - score)
     media = {"width": 640, "height": 480, "bytes": 12345}
-    if kind == "video":
-        media |= {"duration": frames * 0.5, "fps": 25.0, "codec": "h264", "frames_sampled": frames}
+    if kind == "video":  # as analyze_video writes it
+        info = VideoInfo(frames * 0.5, 25.0, 640, 480, "h264", frames * 12, "mov,mp4,m4a,3gp,3g2,mj2")
+        media = {**asdict(info), "bytes": 12345, "frames_sampled": frames}
     result = AnalysisResult(
         kind, sha256, media, rows, Verdict(verdict, score, confidence, "blend", "test verdict"),
         {"blend": score or 0.0, "fused": score or 0.0}, model_version, True, {"real": 0.35, "fake": 0.65},

@@ -1,0 +1,234 @@
+"""The Cases and Batch pages and the save-after-analysis section, through streamlit.testing.v1.AppTest."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from core import cases
+from core.ui import ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY
+from store_fixtures import sample_result, sha
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+CASES = str(ROOT / "pages" / "cases.py")
+TIMEOUT = 180  # the first run through the app loads the detector; CI machines are busy
+HOSTILE = "evil [link](javascript:alert(1)) <b>bold.jpg"  # no slash: it stays one file name
+
+
+def _image(fmt: str, value: int = 120) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((16, 16, 3), value, np.uint8)).save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> cases.CaseStore:
+    """An empty store that the app opens too (DEEPFAKE_DB_URL)."""
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    monkeypatch.setenv("DEEPFAKE_DB_URL", url)
+    s = cases.open_store(url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def seeded(store) -> dict[str, int]:
+    heat = cases.Heatmap(0, 0, "blend", 0.9, _image("PNG"), _image("PNG", 200))
+    batch = store.create_batch("Monday queue", "ann")
+    ids = {
+        "fake": store.save(sample_result(sha(1), "FAKE", 0.9), HOSTILE, "ann", thumbnail=_image("JPEG"),
+                           heatmaps=[heat], batch_id=batch.id).case.id,
+        "real": store.save(sample_result(sha(2), "REAL", 0.1), "portrait.png", "bob").case.id,
+        "video": store.save(sample_result(sha(3), "INCONCLUSIVE", 0.5, kind="video", frames=4), "clip.mp4", "bob").case.id,
+    }
+    store.add_note(ids["fake"], "ann", "checked the source account")
+    return {**ids, "batch": batch.id}
+
+
+def cases_page(analyst: str = "", case: int | None = None, batch: int | None = None) -> AppTest:
+    at = AppTest.from_file(CASES, default_timeout=TIMEOUT)
+    at.session_state[ANALYST_KEY] = analyst
+    if case is not None:
+        at.query_params["case"] = str(case)
+    if batch is not None:
+        at.query_params["batch"] = str(batch)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def listed(at: AppTest) -> list[int]:
+    return list(at.dataframe[0].value["case"])
+
+
+def test_empty_store(store):
+    at = cases_page()
+    assert at.title[0].value == "Cases"
+    assert any("0 case(s) match" in c.value for c in at.caption)
+    assert any("Enter your name" in i.value for i in at.info)
+
+
+def test_table_lists_filters_and_searches(seeded):
+    at = cases_page()
+    assert sorted(listed(at)) == sorted([seeded["fake"], seeded["real"], seeded["video"]])
+    at.multiselect(key="cases-verdicts").set_value(["FAKE", "REAL"]).run()
+    assert sorted(listed(at)) == sorted([seeded["fake"], seeded["real"]])
+    at.text_input(key="cases-search").set_value("source account").run()  # note text
+    assert listed(at) == [seeded["fake"]]
+    at.text_input(key="cases-search").set_value("").run()
+    at.multiselect(key="cases-verdicts").set_value([]).run()
+    at.multiselect(key="cases-labels").set_value([cases.UNLABELLED]).run()
+    assert len(listed(at)) == 3
+    at.selectbox(key="cases-sort").set_value("file_name").run()
+    at.toggle(key="cases-desc").set_value(False).run()
+    names = list(at.dataframe[0].value["file"])
+    assert names == sorted(names)
+    assert not at.exception
+
+
+def test_a_batch_reopens_from_the_url(seeded):
+    at = cases_page(batch=seeded["batch"])
+    assert listed(at) == [seeded["fake"]]
+    assert at.selectbox(key="cases-batch").value == seeded["batch"]
+
+
+def test_open_case_shows_the_stored_result_without_the_model(seeded, monkeypatch):
+    import core.ui
+
+    def no_model():
+        raise AssertionError("the Cases page must not load the model")
+
+    monkeypatch.setattr(core.ui, "get_engine", no_model)
+    at = cases_page(case=seeded["fake"])
+    assert any(h.value == f"Case #{seeded['fake']}" for h in at.header)
+    banners = [b.value for kind in (at.error, at.warning, at.info, at.success) for b in kind]
+    assert any(text.startswith("### FAKE") for text in banners)
+    markdown = " ".join(m.value for m in at.markdown)
+    assert sha(1) in markdown and "checked the source account" in markdown
+    assert "[link](javascript" not in markdown and "\\[link\\]\\(javascript" in markdown  # file name escaped
+    assert "<b>" not in markdown
+    captions = [c.caption for img in at.image for c in img.proto.imgs]
+    assert "Thumbnail (stored)" in captions and "Grad-CAM, blend branch" in captions
+    assert len(at.get("plotly_chart")) == 1
+    assert [d.label for d in at.get("download_button")].count("HTML report") == 2  # the list and the case
+
+
+def test_open_video_case_shows_its_timeline(seeded):
+    at = cases_page(case=seeded["video"])
+    assert len(at.get("plotly_chart")) == 2  # timeline and faces of the chosen frame
+    assert any(m.label == "Frames sampled" for m in at.metric)
+
+
+def test_unknown_case_is_a_message(seeded):
+    at = cases_page(case=999)
+    assert any("Case #999 does not exist" in i.value for i in at.info)
+
+
+def test_label_is_saved_with_its_audit_trail(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    at.radio[0].set_value("disagree")
+    [s for s in at.selectbox if s.label == "Final verdict"][0].set_value("FAKE")
+    at.select_slider[0].set_value("80%")
+    [b for b in at.button if b.label == "Save label"][0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    case = store.get(seeded["real"])
+    assert (case.agreement, case.final_verdict, case.label_confidence, case.labelled_by) == ("disagree", "FAKE", 0.8, "Carol")
+    assert [(h.field, h.old, h.new) for h in case.history if h.action == "label"] == [
+        ("agreement", None, "disagree"), ("final_verdict", None, "FAKE"), ("label_confidence", None, "0.8")]
+
+
+def test_note_is_added(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    at.text_area[0].set_value("Reverse image search: first seen 2019.")
+    [b for b in at.button if b.label == "Add note"][0].click().run()
+    assert [n.text for n in store.get(seeded["real"]).notes] == ["Reverse image search: first seen 2019."]
+
+
+def test_without_a_name_nothing_can_be_changed(seeded):
+    at = cases_page(case=seeded["real"])
+    buttons = {b.label: b.disabled for b in at.button}
+    assert buttons["Save label"] and buttons["Add note"] and buttons["Delete case"]
+
+
+def test_delete_needs_the_confirmation_box(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    delete = [b for b in at.button if b.label == "Delete case"][0]
+    assert delete.disabled
+    at.checkbox(key=f"delete-ok-{seeded['real']}").check().run()
+    [b for b in at.button if b.label == "Delete case"][0].click().run()
+    assert not at.exception
+    with pytest.raises(cases.CaseNotFound):
+        store.get(seeded["real"])
+    assert "case" not in at.query_params
+    assert store.audit_trail()[0].action == "delete" and store.audit_trail()[0].analyst == "Carol"
+
+
+# ------------------------------------------------------------ through the app: saving and batches
+
+
+def test_sidebar_asks_for_a_name_and_saves_by_default(store):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.sidebar.text_input(key=ANALYST_KEY).value == ""
+    assert at.sidebar.toggle(key=AUTOSAVE_KEY).value is True
+    assert at.sidebar.checkbox(key=KEEP_MEDIA_KEY).value is False
+
+
+def app(page: str, analyst: str = "Dana", autosave: bool = True) -> AppTest:
+    """A page of the app with the sidebar's name and saving switch set. (AppTest runs a switched-to
+    page without the entry script, so the sidebar's values are given as session state.)"""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page(page)
+    at.session_state[ANALYST_KEY], at.session_state[AUTOSAVE_KEY] = analyst, autosave
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_analysis_is_saved_once_and_known_on_reupload(store, engine, astronaut_jpeg):
+    at = app("pages/analyze_image.py")
+    at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any(s.value.startswith("Saved as case #") for s in at.success)
+    (summary,) = store.list_cases()
+    case = store.get(summary.id)
+    assert case.created_by == "Dana" and case.heatmaps and case.thumbnail and case.forensics
+    assert not case.has_media
+    at.run()  # a rerun (any widget) does not save again
+    assert store.count_cases() == 1
+
+    again = app("pages/analyze_image.py", analyst="Eve")
+    again.file_uploader[0].upload("renamed.jpg", astronaut_jpeg, "image/jpeg").run()
+    notice = [i.value for i in again.info if "analyzed before" in i.value]
+    assert notice and f"case #{case.id}" in notice[0] and "Dana" in notice[0]
+    assert store.count_cases() == 1
+    assert any(link.label == f"Open case #{case.id}" for link in again.get("page_link"))
+
+
+def test_without_autosave_a_button_saves(store, astronaut_jpeg):
+    at = app("pages/analyze_image.py", autosave=False)
+    at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()
+    assert store.count_cases() == 0
+    [b for b in at.button if b.label == "Save as case"][0].click().run()
+    assert store.count_cases() == 1
+
+
+def test_batch_upload_processes_every_file(store, astronaut_jpeg, no_face_png):
+    at = app("pages/batch.py")
+    at.text_input(key="batch-name").set_value("Inbox <Monday>")
+    uploader = at.file_uploader[0]
+    uploader.upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").upload("shapes.png", no_face_png, "image/png")
+    uploader.upload("broken.jpg", astronaut_jpeg[:200], "image/jpeg").run()
+    [b for b in at.button if b.label.startswith("Analyze 3 file(s)")][0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    rows = at.dataframe[0].value
+    assert list(rows["file"]) == ["astronaut.jpg", "shapes.png", "broken.jpg"]
+    assert list(rows["status"][:2]) == ["new case", "new case"] and rows["status"][2].startswith("failed:")
+    (batch,) = store.batches()
+    assert (batch.name, batch.case_count, batch.created_by) == ("Inbox <Monday>", 2, "Dana")
+    assert any(link.label == "Open this batch on the Cases page" for link in at.get("page_link"))
