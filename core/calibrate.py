@@ -32,24 +32,38 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def fit_platt(probs: np.ndarray, labels: np.ndarray, steps: int = 500) -> tuple[float, float]:
-    """(a, b) minimising the log loss of sigmoid(a * logit(p) + b), by Newton's method."""
+def _log_loss(a: float, b: float, x: np.ndarray, y: np.ndarray) -> float:
+    z = a * x + b
+    return float(np.mean(np.logaddexp(0, z) - y * z))
+
+
+def fit_platt(probs: np.ndarray, labels: np.ndarray, steps: int = 100) -> tuple[float, float]:
+    """(a, b) minimising the log loss of sigmoid(a * logit(p) + b): Newton steps, halved until the
+    loss goes down, so overlapping classes cannot make it diverge."""
     x, y = _logit(np.asarray(probs, float)), np.asarray(labels, float)
     a, b = 1.0, 0.0
+    loss = _log_loss(a, b, x, y)
     for _ in range(steps):
-        p = 1 / (1 + np.exp(-(a * x + b)))
-        g = np.array([np.sum((p - y) * x), np.sum(p - y)])
+        p = 0.5 * (1 + np.tanh(0.5 * (a * x + b)))
+        g = np.array([np.mean((p - y) * x), np.mean(p - y)])
         w = p * (1 - p) + 1e-9
-        h = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]]) + 1e-6 * np.eye(2)
+        h = np.array([[np.mean(w * x * x), np.mean(w * x)], [np.mean(w * x), np.mean(w)]]) + 1e-6 * np.eye(2)
         step = np.linalg.solve(h, g)
-        a, b = a - step[0], b - step[1]
-        if np.abs(step).max() < 1e-9:
+        scale = 1.0
+        while scale > 1e-6 and _log_loss(a - scale * step[0], b - scale * step[1], x, y) > loss:
+            scale /= 2
+        if scale <= 1e-6:
             break
+        a, b = a - scale * step[0], b - scale * step[1]
+        new_loss = _log_loss(a, b, x, y)
+        if loss - new_loss < 1e-10:
+            break
+        loss = new_loss
     return float(a), float(b)
 
 
 def apply_platt(probs: np.ndarray, a: float, b: float) -> np.ndarray:
-    return 1 / (1 + np.exp(-(a * _logit(np.asarray(probs, float)) + b)))
+    return 0.5 * (1 + np.tanh(0.5 * (a * _logit(np.asarray(probs, float)) + b)))
 
 
 def choose_thresholds(real_scores: np.ndarray, fake_scores: np.ndarray, max_fpr: float, max_fnr: float) -> dict[str, float]:

@@ -47,7 +47,9 @@ def train(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     train_pools, val_pools = load_pools(args.cache, seed=args.seed)
-    net = create_branch(args.backbone, pretrained=not args.no_pretrained)
+    net = create_branch(args.backbone, pretrained=not args.no_pretrained and args.init is None)
+    if args.init:  # continue from an earlier run's weights with a fresh schedule
+        net.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
     opt = torch.optim.AdamW(
         [{"params": net.features.parameters(), "lr": args.lr}, {"params": net.head.parameters(), "lr": args.lr * 10}],
         weight_decay=1e-4,
@@ -81,7 +83,7 @@ def train(args: argparse.Namespace) -> None:
     bar.close()
     auc = _validate(net, val_pools, args)
     torch.save(net.state_dict(), args.out / "final.pt")
-    summary = {"branch": args.branch, "backbone": args.backbone, "input_size": args.size, "steps": args.steps,
+    summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size, "steps": args.steps,
                "batch": args.batch, "lr": args.lr, "seed": args.seed, "held_out_auc": auc}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val-batches", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--init", type=Path, help="start from this final.pt instead of ImageNet weights")
     parser.add_argument("--no-pretrained", action="store_true", help="random init (smoke tests without the ImageNet package)")
     train(parser.parse_args(argv))
 

@@ -20,7 +20,7 @@ from core.media import MediaError, decode_image, sample_frames
 
 CACHE_SIZE = 224
 CACHE_MARGIN = 1.6
-VIDEO_FRAMES_PER_SECOND = 4
+VIDEO_FRAMES_PER_SECOND = 8
 
 SOURCES = {  # name: (folder under DATA, kind)
     "utkface": ("train/real/utkface", "image"),
