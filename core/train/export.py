@@ -14,10 +14,18 @@ from pathlib import Path
 
 import torch
 
-from core.model import METADATA_FILE, create_branch, save_branch
+from core.faces import CROP_MARGIN
+from core.model import IMAGENET_MEAN, IMAGENET_STD, METADATA_FILE, create_branch, save_branch
 
 BRANCHES = ("blend", "synthetic")
 DEFAULT_THRESHOLDS = {"real": 0.35, "fake": 0.65}
+TRAINING_DATA = {
+    "blend": "real faces only (UTKFace subset, unmasked-face photos, frames of 38 real talking-head clips, Unsplash "
+             "portraits) and self-blended pseudo-fakes made from them on the fly (whole-face and part-wise masks)",
+    "synthetic": "StyleGAN2 faces (thispersondoesnotexist) against Unsplash portraits, plus reals of every source and "
+                 "reals with simulated generator up-sampling traces",
+    "licenses": "UTKFace: non-commercial research only; real videos: research use; see weights/MODEL_CARD.md",
+}
 
 
 def _commit() -> str:
@@ -37,7 +45,8 @@ def export(runs: dict[str, Path], out: Path, backbone: str, size: int) -> dict:
             net.load_state_dict(torch.load(runs[name] / "final.pt", map_location="cpu", weights_only=True))
             training[name] = json.loads((runs[name] / "summary.json").read_text())
         save_branch(net, out / f"{name}.pt")
-        branches[name] = {"backbone": backbone, "file": f"{name}.pt", "input_size": size, "trained": trained}
+        branches[name] = {"backbone": backbone, "file": f"{name}.pt", "input_size": size, "mean": list(IMAGENET_MEAN),
+                          "std": list(IMAGENET_STD), "crop_margin": CROP_MARGIN, "trained": trained}
     now = dt.datetime.now(dt.timezone.utc)
     metadata = {
         "version": f"{now:%Y.%m.%d}-{_commit()}" + ("" if len(runs) == len(BRANCHES) else "-untrained"),
@@ -47,6 +56,7 @@ def export(runs: dict[str, Path], out: Path, backbone: str, size: int) -> dict:
         "thresholds": DEFAULT_THRESHOLDS,
         "branches": branches,
         "training": training,
+        "training_data": TRAINING_DATA if runs else {},
     }
     (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata
