@@ -60,16 +60,28 @@ def _png(rgb: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def _one_per_person_first(faces: list[tuple[int, int, FaceResult]]) -> list[tuple[int, int, FaceResult]]:
+    """Ranked faces reordered so that each person (video track) shows up once before anyone twice."""
+    seen: set = set()
+    first, rest = [], []
+    for item in faces:
+        person = item[2].track if item[2].track is not None else item[:2]
+        (rest if person in seen else first).append(item)
+        seen.add(person)
+    return first + rest
+
+
 def face_heatmaps(detector: Detector, result: AnalysisResult, limit: int = HEATMAPS_KEPT) -> list[Heatmap]:
-    """Grad-CAM of the `limit` most suspicious judged faces (still holding their crops), each for
-    the branch that scored it highest. The crop is kept lossless: re-scoring it gives the same score."""
+    """Grad-CAM of the `limit` most suspicious judged faces (still holding their crops; every person
+    once before anyone twice), each for the branch that scored it highest. The crop is kept
+    lossless: re-scoring it gives the same score."""
     faces = [
         (frame.index, i, face) for frame in result.frames for i, face in enumerate(frame.faces)
         if face.scores and face.crop is not None
     ]
     faces.sort(key=lambda item: -item[2].scores["fused"])
     kept = []
-    for frame_index, i, face in faces[:limit]:
+    for frame_index, i, face in _one_per_person_first(faces)[:limit]:
         branch = max(detector.branches, key=lambda name: face.scores[name])
         heat = overlay(face.crop, gradcam(detector, face.crop, branch))
         kept.append(Heatmap(frame_index, i, branch, face.scores["fused"], _png(face.crop), _png(heat)))

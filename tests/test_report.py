@@ -187,6 +187,8 @@ def test_record_keeps_the_original_only_when_asked(store, engine, two_face_video
     result = analyze_video(engine, two_face_video, 4)
     case = casework.record(store, engine, result, two_face_video, "clip.mp4", "ann", keep_media=True).case
     assert store.media(case.id) == two_face_video and case.kind == "video"
+    track_of = {(fr["index"], i): face["track"] for fr in case.result["frames"] for i, face in enumerate(fr["faces"])}
+    assert len({track_of[h.frame_index, h.face_index] for h in case.heatmaps[:2]}) == 2  # both people before a repeat
     assert Image.open(io.BytesIO(case.thumbnail)).format == "JPEG"
 
 
