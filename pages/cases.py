@@ -71,14 +71,16 @@ def table_ui(summaries) -> None:
 
 def exports_ui(cases_of, name: str, key: str, batch=None) -> None:
     """JSON, CSV and HTML downloads; the files are built only when a button is clicked."""
+    charts = st.toggle("Charts in the HTML report", value=True, key=f"{key}-charts",
+                       help="Interactive charts add about 4.8 MB (plotly.js, embedded so the file opens offline).")
     a, b, c = st.columns(3)
     a.download_button("JSON", lambda: report.export_json(cases_of(), batch), f"{name}.json", "application/json",
                       key=f"{key}-json", icon=":material/data_object:")
     b.download_button("CSV", lambda: report.export_csv(cases_of()), f"{name}.csv", "text/csv",
                       key=f"{key}-csv", icon=":material/table:")
-    c.download_button("HTML report", lambda: report.export_html(cases_of(), batch), f"{name}.html", "text/html",
-                      key=f"{key}-html", icon=":material/description:",
-                      help="Self-contained: opens offline, charts included (about 5 MB).")
+    c.download_button("HTML report", lambda: report.export_html(cases_of(), batch, charts_inline=charts), f"{name}.html",
+                      "text/html", key=f"{key}-html", icon=":material/description:",
+                      help="Self-contained: opens offline in any browser.")
 
 
 def facts_ui(case: Case) -> None:
