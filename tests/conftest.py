@@ -30,6 +30,19 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped, but REQUIRE_ALL_TESTS=1 forbids skipping: {report.longrepr}"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_data_dir(tmp_path_factory):
+    """No test may touch the user's real case store: point the default data folder at a temp dir."""
+    previous = os.environ.get("DEEPFAKE_DATA_DIR")
+    os.environ["DEEPFAKE_DATA_DIR"] = str(tmp_path_factory.mktemp("deepfake-data"))
+    os.environ.pop("DEEPFAKE_DB_URL", None)
+    yield
+    if previous is None:
+        os.environ.pop("DEEPFAKE_DATA_DIR", None)
+    else:
+        os.environ["DEEPFAKE_DATA_DIR"] = previous
+
+
 # ---------------------------------------------------------------------------------------------
 # Media fixtures, all generated here from scikit-image's public-domain astronaut photo, and the
 # shared engine (loaded once per session).
