@@ -2,6 +2,7 @@
 
     python -m core.cli scan PATH... [--out REPORT_DIR] [--db URL] [--analyst NAME] [--frames N]
                                     [--batch NAME] [--keep-media] [--no-charts]
+                                    [--engine dask [--scheduler tcp://HOST:PORT] [--workers N]]
     python -m core.cli export (--case ID... | --batch ID | --all) --out REPORT_DIR [--db URL] [--no-charts]
 
 The same store as the app (see docs/cases.md): a file already analyzed is not analyzed again.
@@ -62,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--frames", type=int, default=DEFAULT_VIDEO_FRAMES, help="frames sampled per video")
     scan.add_argument("--batch", help="batch name (default: 'scan <UTC time>')")
     scan.add_argument("--keep-media", action="store_true", help="also keep the original files in the store")
+    scan.add_argument("--engine", choices=("local", "dask"), default="local",
+                      help="local: this process, file by file; dask: a Dask cluster (see docs/scale.md)")
+    scan.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="with --engine dask: an existing cluster (default: a local one)")
+    scan.add_argument("--workers", type=int, default=2, help="with --engine dask and no --scheduler: local worker processes")
     export = sub.add_parser("export", parents=[common], help="write reports of stored cases")
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--case", type=int, nargs="+", metavar="ID")
@@ -77,8 +82,27 @@ def _scan(store: CaseStore, args: argparse.Namespace) -> int:
         return 2
     name = args.batch or f"scan {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     batch = store.create_batch(name, args.analyst)
-    engine = functools.cache(load_engine)  # loaded on first use: a scan of stored files never loads the model
     files = list(media_files(args.paths))
+    if args.engine == "dask":
+        from core.scale import ScanError, scan_with_args  # dask is imported only by this engine
+
+        try:
+            summary = scan_with_args(store, args, batch.id, files)
+        except ScanError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        done, failed = summary.case_ids, len(summary.failures)
+    else:
+        done, failed = _scan_here(store, args, batch.id, files)
+    print(f"Batch #{batch.id} '{batch.name}': {len(done)} case(s), {failed} failed, store {store.url}")
+    if args.out:
+        _write(args, [store.get(i) for i in dict.fromkeys(done)], store.batch(batch.id))
+    return 1 if failed else 0
+
+
+def _scan_here(store: CaseStore, args: argparse.Namespace, batch_id: int, files: list[tuple[Path, str | None]]) -> tuple[list[int], int]:
+    """Scan file by file in this process: (case ids, number of failures)."""
+    engine = functools.cache(load_engine)  # loaded on first use: a scan of stored files never loads the model
     done: list[int] = []
     failed = 0
     for n, (path, kind) in enumerate(files, 1):
@@ -87,7 +111,7 @@ def _scan(store: CaseStore, args: argparse.Namespace) -> int:
             print(f"{prefix} skipped   {path}: not a supported image or video (content checked, not the name)")
             continue
         try:
-            saved = scan_bytes(store, engine, path.read_bytes(), path.name, args.analyst, batch_id=batch.id,
+            saved = scan_bytes(store, engine, path.read_bytes(), path.name, args.analyst, batch_id=batch_id,
                                frames=args.frames, keep_media=args.keep_media)
         except (MediaError, OSError) as exc:
             failed += 1
@@ -98,10 +122,7 @@ def _scan(store: CaseStore, args: argparse.Namespace) -> int:
         score = "  –  " if case.score is None else f"{case.score:.3f}"
         status = "" if saved.created else " (already in the store)"
         print(f"{prefix} {case.verdict:<12} {score}  case #{case.id}  {path}{status}")
-    print(f"Batch #{batch.id} '{batch.name}': {len(done)} case(s), {failed} failed, store {store.url}")
-    if args.out:
-        _write(args, [store.get(i) for i in dict.fromkeys(done)], store.batch(batch.id))
-    return 1 if failed else 0
+    return done, failed
 
 
 def _write(args: argparse.Namespace, cases: list[Case], batch: Batch | None = None) -> None:
