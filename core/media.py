@@ -185,20 +185,65 @@ def sample_frames(source: Source, count: int, limits: Limits = DEFAULT_LIMITS) -
             raise MediaError(f"The video could not be decoded; its codec may be unsupported or the file corrupt ({exc}).") from None
 
 
+# Frames before a target decoded in full, plus one per decoder thread (packets already in flight keep
+# the old setting). Must cover the longest run of B-frames: x264 uses 3, 8 at its slowest presets;
+# a longer run could return the frame just after the target instead of the target itself.
+SKIP_MARGIN_FRAMES = 10
+
+
+class _GopTracker:
+    """Learns the longest keyframe interval seen while decoding, so seeking happens only when the
+    keyframe before the next target is likely past the current position (a one-keyframe video is
+    then never re-decoded from its start)."""
+
+    def __init__(self, guess: float = 2.0) -> None:
+        self.guess = guess  # seconds, used until two consecutive keyframes have been seen
+        self.longest: float | None = None
+        self.last_key: float | None = None
+
+    def keyframe(self, at: float) -> None:
+        if self.last_key is not None and at > self.last_key:
+            self.longest = max(self.longest or 0.0, at - self.last_key)
+        self.last_key = at
+
+    def seeked(self) -> None:
+        self.last_key = None  # the next keyframe does not follow the last one
+
+    def length(self, position: float) -> float:
+        still_open = position - self.last_key if self.last_key is not None else 0.0
+        return max(self.guess if self.longest is None else self.longest, still_open)
+
+
+def _skip_mode(ctx, fps: float, ahead: float) -> str:
+    """Skip non-reference frames only while the target is more than a margin ahead."""
+    margin = (SKIP_MARGIN_FRAMES + ctx.thread_count) / fps  # thread_count is known once the decoder is open
+    return "NONREF" if ahead > margin else "DEFAULT"
+
+
 def _decode_at(container, stream, base: float, info: VideoInfo, times: list[float]) -> Iterator[SampledFrame]:
+    """The first frame at or after each target. Frames far before a target are decoded with
+    non-reference frames skipped (nothing depends on them), so the frames returned are the same."""
     tb = float(stream.time_base)
+    ctx = stream.codec_context
     position = -1.0  # time of the last decoded frame
     frames = None
-    gop_guess = 2.0  # seconds; seeking is worth it only when the target is further ahead than this
+    gop = _GopTracker()
     for target in times:
-        if frames is None or target - position > gop_guess or target < position:
+        if frames is None or target < position or target - position > gop.length(position):
             container.seek(int((base + target) / tb), stream=stream, backward=True, any_frame=False)
             frames = container.decode(stream)
+            gop.seeked()
+            ctx.skip_frame = "DEFAULT"  # where the seek lands is unknown until its first frame
+        else:
+            ctx.skip_frame = _skip_mode(ctx, info.fps, target - position)
         frame = None
         for frame in frames:
             position = float(frame.pts * tb) - base if frame.pts is not None else position + 1 / info.fps
+            if frame.key_frame:
+                gop.keyframe(position)
             if position >= target - 0.5 / info.fps:
                 break
+            ctx.skip_frame = _skip_mode(ctx, info.fps, target - position)
         else:
             frames = None  # stream ended before the target: seek again next time
         if frame is not None:

@@ -13,7 +13,7 @@ import pytest
 from core.bench import Row, Stat, compose, format_table, make_clip, rounds, streamlit_row, summarize
 from core.bench import _segment_frames
 from core.faces import FaceDetector
-from core.media import probe_video
+from core.media import probe_video, sample_frames, sample_times
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,3 +111,24 @@ def test_quick_run_completes_and_writes_every_row(tmp_path):
     assert all(rows[key]["ours"] is not None for key in EXPECTED_ROWS - {"cold.streamlit_first_page"})
     assert rows["video.end_to_end"]["baseline"] is not None and rows["video.end_to_end"]["ratio"] > 0
     assert report["machine"]["cores"] >= 1 and "| row" in done.stdout
+
+
+def _reference_frames(path: Path, count: int) -> list[tuple[int, np.ndarray]]:
+    """What the fast sampler must return: decode every frame, keep the first at or after each target."""
+    with av.open(str(path)) as container:
+        frames = [(float(f.pts * f.time_base), f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+    info = probe_video(path)
+    picked = []
+    for target in sample_times(info.duration, count):
+        time, rgb = next((t, rgb) for t, rgb in frames if t >= target - 0.5 / info.fps)
+        picked.append((int(round(time * info.fps)), rgb))
+    return picked
+
+
+@pytest.mark.parametrize("keyint, count", [(15, 7), (15, 2), (100_000, 3)])  # short GOPs (seeks), one GOP
+def test_fast_sampling_returns_the_frames_a_full_decode_would(tmp_path, keyint, count):
+    clip = make_clip(tmp_path / "c.mp4", 4.0, 320, 240, keyint=keyint)
+    sampled = list(sample_frames(clip, count))
+    expected = _reference_frames(clip, count)
+    assert [f.index for f in sampled] == [index for index, _ in expected]
+    assert all(np.array_equal(f.rgb, rgb) for f, (_, rgb) in zip(sampled, expected))
