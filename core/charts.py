@@ -49,14 +49,16 @@ def _branches(result: AnalysisResult) -> list[str]:
 def _score_axes(fig: go.Figure, thresholds: dict[str, float]) -> None:
     """Score axis 0..1 with both thresholds and the inconclusive band between them."""
     real, fake = thresholds["real"], thresholds["fake"]
-    fig.add_hrect(y0=real, y1=fake, fillcolor=ZONE_COLOURS["INCONCLUSIVE"], opacity=0.15, line_width=0,
-                  annotation_text="inconclusive", annotation_position="top left")
-    fig.add_hline(y=fake, line_dash="dash", line_color=ZONE_COLOURS["FAKE"],
-                  annotation_text=f"FAKE ≥ {fake:.2f}", annotation_position="bottom right")
-    fig.add_hline(y=real, line_dash="dash", line_color=ZONE_COLOURS["REAL"],
-                  annotation_text=f"REAL ≤ {real:.2f}", annotation_position="top right")
+    fig.add_hrect(y0=real, y1=fake, fillcolor=ZONE_COLOURS["INCONCLUSIVE"], opacity=0.15, line_width=0)
+    fig.add_hline(y=fake, line_dash="dash", line_color=ZONE_COLOURS["FAKE"])
+    fig.add_hline(y=real, line_dash="dash", line_color=ZONE_COLOURS["REAL"])
+    # The zone names sit right of the plot area: inside it they covered bars and points.
+    for y, text, colour in ((fake, f"FAKE ≥ {fake:.2f}", "FAKE"), ((real + fake) / 2, "inconclusive", "INCONCLUSIVE"),
+                            (real, f"REAL ≤ {real:.2f}", "REAL")):
+        fig.add_annotation(x=1, xref="paper", xanchor="left", y=y, text=text, showarrow=False,
+                           font=dict(color=ZONE_COLOURS[colour], size=11))
     fig.update_yaxes(range=[0, 1.02], title_text="calibrated P(manipulated)")
-    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(margin=dict(l=10, r=90, t=40, b=10), legend=dict(orientation="h", y=-0.2))
 
 
 def face_scores_figure(result: AnalysisResult, frame: FrameResult | None = None) -> go.Figure:
