@@ -312,7 +312,8 @@ def media_facts_section(result: AnalysisResult) -> None:
     cols[2].metric("Resolution", f"{m['width']} × {m['height']}")
     cols[3].metric("Codec", m["codec"])
     cols[4].metric("Frames sampled", f"{m['frames_sampled']}")
-    st.caption(f"Container {m['container']} · about {m['frame_count']} frames · {m['bytes'] / 2**20:.1f} MB")
+    # exact bytes, as on the Cases page: a short clip read "0.0 MB"
+    st.caption(f"Container {m['container']} · about {m['frame_count']} frames · {m['bytes']:,} bytes")
 
 
 def _follow_click(chart_key: str, pick_key: str) -> None:
