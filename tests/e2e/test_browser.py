@@ -79,6 +79,19 @@ def image_by_caption(page: Page, caption: str) -> Locator:
     return page.locator('[data-testid="stImage"]').filter(has_text=caption).locator("img").first
 
 
+def lower_half(page: Page, name: str) -> None:
+    """A second screenshot from the forensic section down, then back to the top for the test's own."""
+    wait_idle(page)
+    to_top(page.get_by_role("heading", name="Forensic context"))
+    screenshot(page, name)
+    to_top(page.get_by_role("heading", level=1))
+
+
+def to_top(element: Locator) -> None:
+    """Scroll `element` to the top of the viewport (Streamlit scrolls its main block, not the window)."""
+    element.evaluate("e => e.scrollIntoView({block: 'start'})")
+
+
 def test_app_opens_on_the_image_page(page: Page):
     open_app(page)
     expect(page.locator('[data-testid="stFileUploaderDropzoneInput"]')).to_have_count(1)
@@ -105,7 +118,7 @@ def test_image_upload_shows_verdict_chart_and_heatmap(page: Page, tmp_path, astr
     expect_image_loaded(image_by_caption(page, "face(s) found"))
     expect_image_loaded(image_by_caption(page, "Grad-CAM"))
     expect(page.get_by_text("SHA-256")).to_be_visible()
-    page.evaluate("window.scrollTo(0, 0)")
+    lower_half(page, "image_page_lower")
 
 
 def test_video_upload_shows_progress_then_timeline(page: Page, tmp_path, two_face_video):
@@ -123,7 +136,7 @@ def test_video_upload_shows_progress_then_timeline(page: Page, tmp_path, two_fac
     expect(charts.first).to_be_visible()
     expect(page.get_by_text("Inspect frame")).to_be_visible()
     expect_image_loaded(image_by_caption(page, "Grad-CAM"))
-    page.evaluate("window.scrollTo(0, 0)")
+    lower_half(page, "video_page_lower")
 
 
 def test_corrupt_image_gives_a_message(page: Page, tmp_path, astronaut_jpeg):
