@@ -135,9 +135,16 @@ def wait_idle(page, timeout_ms: int = WAIT_MS) -> None:
     expect(placeholders).to_have_count(0, timeout=timeout_ms)
 
 
+# streamlit/streamlit#7074 (open, confirmed): loading a page by its own URL (/cases?case=3, the links the
+# app hands out) makes the frontend probe /cases/_stcore/health and /cases/_stcore/host-config before the
+# real /_stcore/... ones; those two 404s change nothing on screen. Nothing else is ignored.
+_HARMLESS = re.compile(r"404 \(Not Found\) \(https?://[^/]+/[\w-]+/_stcore/(health|host-config)\)$")
+
+
 def _problems(page, messages: list[str]) -> list[str]:
     shown = page.locator('[data-testid="stException"]')
-    return messages + [f"exception shown in the page: {text}" for text in shown.all_inner_texts()]
+    real = [m for m in messages if not _HARMLESS.search(m)]
+    return real + [f"exception shown in the page: {text}" for text in shown.all_inner_texts()]
 
 
 @pytest.fixture

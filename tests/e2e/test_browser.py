@@ -208,6 +208,11 @@ def test_label_a_case_and_find_it_on_the_cases_page(page: Page, tmp_path, astron
     assert {str(case_id), "FAKE", "disagree", "true", ANALYST} <= set(cells), cells
     wait_idle(page)
 
+    page.goto(f"/cases?case={case_id}")  # the case's own link, as shared with a colleague
+    expect_page(page, "Cases")
+    expect(page.get_by_role("heading", name=f"Case #{case_id}", level=2)).to_be_visible()
+    expect(page.get_by_text(f"Last labelled by {ANALYST}")).to_be_visible()
+
 
 def test_export_an_html_report_and_open_it(page: Page, tmp_path, two_faces):
     case_id = save_case(page, write(tmp_path, "two-faces.png", encode_image(two_faces, "PNG")))
