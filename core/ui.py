@@ -36,7 +36,7 @@ __all__ = [
     "get_engine", "engine_or_stop", "current_limits", "LIMITS_KEY", "Analysis", "image_upload", "video_upload",
     "remembered", "sidebar", "untrained_warning", "verdict_section", "boxed_image_section", "no_face_section",
     "face_chart_section", "faces_section", "media_facts_section", "timeline_section", "details_section",
-    "model_card_text", "evaluation_report", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT", "STORAGE_TEXT", "HEATMAP_HELP", "UNTRAINED_TEXT",
+    "model_card_text", "evaluation_report", "nested_headings", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT", "STORAGE_TEXT", "HEATMAP_HELP", "UNTRAINED_TEXT",
     "forensic_context", "forensics_image_section", "forensics_video_section",
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "plain", "store_url", "get_store", "store_or_none", "store_or_stop", "CaseSettings", "case_settings_sidebar", "case_settings",
     "open_case_link", "history_section", "case_section", "run_batch", "batch_results_section", "stored_forensics_section",
@@ -365,10 +365,24 @@ def evaluation_report(weights_dir: Path = WEIGHTS_DIR) -> str | None:
     return _read(weights_dir / "eval" / "report.md")
 
 
-def document_section(text: str | None, missing: str) -> None:
-    """A Markdown document, or a note saying it does not exist yet."""
+def nested_headings(markdown: str, depth: int) -> str:
+    """Every heading `depth` levels down (code blocks untouched), so an embedded document's "# Title"
+    sits under the page's own title instead of beside it."""
+    lines, fenced = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            line = "#" * min(6, level + depth) + line[level:]  # Markdown has six levels
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def document_section(text: str | None, missing: str, depth: int = 1) -> None:
+    """A Markdown document with its headings `depth` levels down, or a note saying it does not exist yet."""
     if text:
-        st.markdown(text)
+        st.markdown(nested_headings(text, depth))
     else:
         st.info(missing, icon=":material/info:")
 

@@ -15,7 +15,8 @@ st.header("The loaded weights")
 ui.metadata_section(engine.detector)
 
 st.header("Evaluation")
-ui.document_section(ui.evaluation_report(), "No evaluation report yet (weights/eval/report.md is produced by the evaluation run).")
+ui.document_section(ui.evaluation_report(), "No evaluation report yet (weights/eval/report.md is produced by the evaluation run).",
+                    depth=2)
 
 st.header("Limits")
 st.markdown(ui.LIMITS_TEXT)

@@ -1,0 +1,18 @@
+"""Documents embedded in a page (model card, evaluation report) nest their headings under the page's."""
+from core.ui import nested_headings
+
+DOC = "# Card\n\nText with a # sign.\n\n## Training\n\n```bash\n# a shell comment, not a heading\n```\n### Deep"
+
+
+def test_headings_move_down_and_code_stays():
+    lines = nested_headings(DOC, 2).splitlines()
+    assert lines[0] == "### Card" and "#### Training" in lines and "##### Deep" in lines
+    assert "# a shell comment, not a heading" in lines and "Text with a # sign." in lines
+
+
+def test_never_past_the_sixth_level():
+    assert nested_headings("##### Five", 3) == "###### Five"
+
+
+def test_depth_zero_changes_nothing():
+    assert nested_headings(DOC, 0) == DOC
