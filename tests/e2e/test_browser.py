@@ -22,7 +22,7 @@ VERDICT = re.compile(r"^\s*(REAL|FAKE|INCONCLUSIVE|NO FACE)\b")
 
 def expect_page(page: Page, title: str) -> None:
     """The page's title is shown and its script has finished running."""
-    expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name=title, level=1, exact=True)).to_be_visible()
     wait_idle(page)
 
 
