@@ -15,8 +15,12 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["Branch", "BranchConfig", "Detector", "load_detector", "register_backbone", "create_branch", "WEIGHTS_DIR"]
+__all__ = [
+    "Branch", "BranchConfig", "Detector", "load_detector", "register_backbone", "create_branch", "fold_batchnorm",
+    "WEIGHTS_DIR",
+]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 METADATA_FILE = "detector.json"
@@ -150,6 +154,22 @@ class Detector:
         return probs
 
 
+def fold_batchnorm(module: nn.Module) -> nn.Module:
+    """For inference: fold each BatchNorm2d that follows a Conv2d inside a Sequential into the
+    convolution. Same outputs to float rounding, about half the CPU time per face (core.bench)."""
+    module.eval()
+    for parent in module.modules():
+        if not isinstance(parent, nn.Sequential):
+            continue
+        names = list(parent._modules)
+        for conv_name, bn_name in zip(names, names[1:]):
+            conv, bn = parent._modules[conv_name], parent._modules[bn_name]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                parent._modules[conv_name] = fuse_conv_bn_eval(conv, bn)
+                parent._modules[bn_name] = nn.Identity()
+    return module.to(memory_format=torch.channels_last)
+
+
 def load_detector(weights_dir: Path | str = WEIGHTS_DIR) -> Detector:
     """Read `detector.json` and every branch's state dict (stored in float16 to keep files small)."""
     weights_dir = Path(weights_dir)
@@ -163,7 +183,7 @@ def load_detector(weights_dir: Path | str = WEIGHTS_DIR) -> Detector:
         branch = create_branch(cfg.backbone)
         state = torch.load(weights_dir / cfg.file, map_location="cpu", weights_only=True)
         branch.load_state_dict({k: v.float() for k, v in state.items()})
-        branches[name] = branch
+        branches[name] = fold_batchnorm(branch)
     return Detector(metadata, branches, configs)
 
 

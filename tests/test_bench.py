@@ -9,11 +9,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
 from core.bench import Row, Stat, compose, format_table, make_clip, rounds, streamlit_row, summarize
 from core.bench import _segment_frames
-from core.faces import FaceDetector
+from core.faces import FaceDetector, crop_face
 from core.media import probe_video, sample_frames, sample_times
+from core.model import WEIGHTS_DIR, create_branch, load_detector, to_tensor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -132,3 +134,19 @@ def test_fast_sampling_returns_the_frames_a_full_decode_would(tmp_path, keyint, 
     expected = _reference_frames(clip, count)
     assert [f.index for f in sampled] == [index for index, _ in expected]
     assert all(np.array_equal(f.rgb, rgb) for f, (_, rgb) in zip(sampled, expected))
+
+
+def test_folded_detector_scores_like_the_trained_network():
+    """load_detector folds batch norm into the convolutions: same logits, no BatchNorm2d left."""
+    detector = load_detector()
+    crops = [crop_face(compose(640, 480, shift=s), FaceDetector().detect(compose(640, 480, shift=s))[0], 160)
+             for s in (0, 6)]
+    for name, cfg in detector.configs.items():
+        plain = create_branch(cfg.backbone)
+        state = torch.load(WEIGHTS_DIR / cfg.file, map_location="cpu", weights_only=True)
+        plain.load_state_dict({k: v.float() for k, v in state.items()})
+        folded = detector.branches[name]
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+        with torch.inference_mode():
+            x = to_tensor(crops, cfg)
+            torch.testing.assert_close(folded(x), plain.eval()(x), atol=1e-4, rtol=1e-4)
