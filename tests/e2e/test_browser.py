@@ -16,7 +16,8 @@ try:  # without Playwright the fixtures skip (CI: fail) with the install hint
 except ImportError:
     Locator = Page = expect = None
 
-PAGES = ("Analyze image", "Analyze video", "Cases", "Batch upload", "Model card")  # every page must be reachable from the sidebar
+# every page must be reachable from the sidebar
+PAGES = ("Analyze image", "Analyze video", "Cases", "Batch upload", "Model card")
 VERDICT = re.compile(r"^\s*(REAL|FAKE|INCONCLUSIVE|NO FACE)\b")
 
 
@@ -31,8 +32,7 @@ def nav_links(page: Page) -> Locator:
 
 
 def open_app(page: Page, title: str = "Analyze image") -> None:
-    """Open the home page, then go to `title` through the sidebar, as a person does. (A deep link such
-    as /analyze_video makes Streamlit probe /analyze_video/_stcore/health first: a 404 in the console.)"""
+    """Open the home page, then go to `title` through the sidebar, as a person does."""
     page.goto("/")
     expect_page(page, "Analyze image")
     if title != "Analyze image":
