@@ -18,6 +18,8 @@ ZONE_COLOURS = {"REAL": "#2e9d5b", "INCONCLUSIVE": "#d9a21b", "FAKE": "#d2453b"}
 TOO_SMALL_COLOUR = "#4aa3df"
 NO_FACE_COLOUR = "#8a8f98"
 _BRANCH_SYMBOLS = ("circle-open", "square-open", "diamond-open", "triangle-up-open")
+# Branch markers and lines in colours no zone uses: the default colourway put a red marker on a red bar.
+_BRANCH_COLOURS = ("#3d8bfd", "#b07cd8", "#17becf", "#e377c2")
 
 
 def zone(score: float, thresholds: dict[str, float]) -> str:
@@ -72,10 +74,11 @@ def face_scores_figure(result: AnalysisResult, frame: FrameResult | None = None)
         marker_color=[ZONE_COLOURS[zone(s, result.thresholds)] for s in fused],
         hovertemplate="%{x}: %{y:.3f}<extra>fused</extra>",
     ))
-    for name, symbol in zip(_branches(result), _BRANCH_SYMBOLS):
+    for name, symbol, colour in zip(_branches(result), _BRANCH_SYMBOLS, _BRANCH_COLOURS):
         fig.add_trace(go.Scatter(
             x=labels, y=[f.scores[name] for _, f in judged], mode="markers", name=f"{name} branch",
-            marker=dict(symbol=symbol, size=12, line_width=2), hovertemplate=f"%{{x}}: %{{y:.3f}}<extra>{name}</extra>",
+            marker=dict(symbol=symbol, size=12, line_width=2, color=colour),
+            hovertemplate=f"%{{x}}: %{{y:.3f}}<extra>{name}</extra>",
         ))
     _score_axes(fig, result.thresholds)
     fig.update_layout(title_text="Score per face (most suspicious first)")
@@ -101,10 +104,11 @@ def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.F
         text=["" if s is not None else "no face judged" for s in scores],
         hovertemplate="t = %{x:.2f} s: %{y:.3f} %{text}<extra>frame</extra>",
     ))
-    for name in _branches(result):
+    for name, colour in zip(_branches(result), _BRANCH_COLOURS):
         fig.add_trace(go.Scatter(
             x=times, y=[_frame_branch_max(fr, name) for fr in frames], customdata=positions, mode="lines",
-            name=f"{name} branch", line=dict(dash="dot", width=1), hovertemplate=f"%{{y:.3f}}<extra>{name}</extra>",
+            name=f"{name} branch", line=dict(dash="dot", width=1, color=colour),
+            hovertemplate=f"%{{y:.3f}}<extra>{name}</extra>",
         ))
     if selected is not None and 0 <= selected < len(frames):
         fig.add_vline(x=times[selected], line_color="#ffffff", line_width=1, opacity=0.6)
