@@ -213,9 +213,25 @@ def dask_client(scheduler: str | None = None, workers: int = 2) -> Iterator[Clie
         return
     if workers < 1:
         raise ScanError("--workers must be at least 1.")
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with _spawn_safe_main(), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             yield client
+
+
+@contextmanager
+def _spawn_safe_main() -> Iterator[None]:
+    """Spawned worker processes re-run the parent's `__main__` file; when that is a plain script (a
+    Streamlit page run by AppTest, a notebook), hide its path so workers start clean."""
+    main = sys.modules["__main__"]
+    path = getattr(main, "__file__", None)
+    if path is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
 
 
 class _Scan:
