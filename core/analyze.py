@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Callable, Iterable
 
 import cv2
 import numpy as np
+import torch
 
 from core.faces import CROP_MARGIN, Face, FaceDetector, crop_face
 from core.media import DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, sample_frames
@@ -17,7 +19,7 @@ from core.model import WEIGHTS_DIR, Detector, load_detector
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
     "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "decide",
-    "DEFAULT_VIDEO_FRAMES", "file_digest", "assign_tracks",
+    "DEFAULT_VIDEO_FRAMES", "file_digest", "assign_tracks", "THREADS_ENV", "torch_threads",
 ]
 
 DEFAULT_VIDEO_FRAMES = 32
@@ -32,9 +34,27 @@ class Engine:
     faces: FaceDetector
 
 
-def load_engine(weights_dir: Path | str = WEIGHTS_DIR) -> Engine:
-    """Load the detector and the face finder, and run one dummy face through both branches so
-    the first user does not pay PyTorch's lazy initialisation."""
+THREADS_ENV = "DEEPFAKE_TORCH_THREADS"
+
+
+def torch_threads(threads: int | None = None) -> int:
+    """PyTorch's intra-op threads: the argument, else $DEEPFAKE_TORCH_THREADS, else 1. One thread per
+    analysis measured fastest on a shared 2-core host, where several spinning threads starve each
+    other (compare with `python -m core.bench --threads 2`)."""
+    value = threads if threads is not None else os.environ.get(THREADS_ENV, "1")
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"{THREADS_ENV} must be a whole number of threads, 1 or more; got {value!r}")
+    return count
+
+
+def load_engine(weights_dir: Path | str = WEIGHTS_DIR, threads: int | None = None) -> Engine:
+    """Load the detector and the face finder, set PyTorch's thread count (`torch_threads`), and run
+    one dummy face through both branches so the first user does not pay PyTorch's lazy initialisation."""
+    torch.set_num_threads(torch_threads(threads))
     engine = Engine(load_detector(weights_dir), FaceDetector())
     size = engine.detector.input_size
     engine.detector.score([np.zeros((size, size, 3), np.uint8)])

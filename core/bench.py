@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.analyze import DEFAULT_VIDEO_FRAMES, Engine, analyze_image_bytes, analyze_video, load_engine
+from core.analyze import DEFAULT_VIDEO_FRAMES, THREADS_ENV, Engine, analyze_image_bytes, analyze_video, load_engine
 from core.baseline import (
     BaselineEngine, baseline_decode, baseline_image, baseline_video, largest_face, load_baseline, video_frames,
 )
@@ -39,8 +39,9 @@ from core.faces import CROP_MARGIN, crop_face
 from core.media import decode_image, sample_frames
 
 __all__ = [
-    "Stat", "Row", "Settings", "QUICK", "FULL", "summarize", "portrait", "texture", "compose", "jpeg_bytes", "make_clip",
-    "format_table", "run", "main",
+    "Stat", "Row", "Settings", "QUICK", "FULL", "summarize", "rounds", "portrait", "texture", "grains", "add_grain",
+    "photo", "compose", "jpeg_bytes", "make_clip", "first_page_seconds", "streamlit_row", "format_table", "machine",
+    "run", "main",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,7 @@ class Settings:
     cold_repeats: int
     video_seconds: float  # the 1280x720 clip
     memory_seconds: float  # the 1920x1080 clip for peak RSS
-    batch: int = 32  # faces per batched forward pass
+    batch: int = 32  # faces per batched call (Detector.score splits it into its own batch size)
 
 
 FULL = Settings(repeats=20, video_repeats=5, baseline_video_repeats=3, cold_repeats=3, video_seconds=60, memory_seconds=600)
@@ -110,6 +111,20 @@ def texture(width: int, height: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     small = rng.integers(40, 216, (max(2, height // 24), max(2, width // 24), 3), dtype=np.uint8)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def grains(width: int, height: int, count: int = 4, seed: int = 1) -> np.ndarray:
+    """Sensor-like noise fields (int16, one grey value per pixel) to add to a background."""
+    return np.random.default_rng(seed).normal(0, 4, (count, height, width, 1)).astype(np.int16)
+
+
+def add_grain(rgb: np.ndarray, grain: np.ndarray) -> np.ndarray:
+    return np.clip(rgb + grain, 0, 255).astype(np.uint8)
+
+
+def photo(width: int, height: int, faces: int) -> np.ndarray:
+    """A still like a camera photo: faces over the textured, grainy background."""
+    return compose(width, height, faces, background=add_grain(texture(width, height), grains(width, height, 1)[0]))
 
 
 def compose(
@@ -157,7 +172,7 @@ def make_clip(
     face = portrait()
     pan = 64
     wide = texture(width + pan, height) if textured else None
-    grain = np.random.default_rng(1).normal(0, 4, (4, height, width, 1)).astype(np.int16) if textured else None
+    grain = grains(width, height) if textured else None
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -174,7 +189,7 @@ def make_clip(
             background = None
             if wide is not None:
                 x = int(pan / 2 * (1 + np.sin(2 * np.pi * i / seg)))
-                background = np.clip(wide[:, x : x + width] + grain[i % len(grain)], 0, 255).astype(np.uint8)
+                background = add_grain(wide[:, x : x + width], grain[i % len(grain)])
             frame = av.VideoFrame.from_ndarray(compose(width, height, faces, shift, face, background), format="rgb24")
             keep(stream.encode(frame))
         keep(stream.encode())
@@ -209,7 +224,7 @@ def _maybe(values: list[float] | None) -> Stat | None:
 # ---------------------------------------------------------------- image rows
 
 def image_rows(engine: Engine, base: BaselineEngine, settings: Settings) -> list[Row]:
-    jpeg = {n: jpeg_bytes(compose(1920, 1080, n)) for n in (1, 5)}
+    jpeg = {n: jpeg_bytes(photo(1920, 1080, n)) for n in (1, 5)}
     rgb = {n: decode_image(data) for n, data in jpeg.items()}
     found = {n: len(engine.faces.detect(img)) for n, img in rgb.items()}
     face = engine.faces.detect(rgb[1])[0]
@@ -240,7 +255,7 @@ def image_rows(engine: Engine, base: BaselineEngine, settings: Settings) -> list
             "detect5_base": lambda: largest_face(base, rgb[5]),
             "b1": lambda: engine.detector.score([crop]),
             "b1_base": lambda: base.score(crop_base),
-            "batched": lambda: engine.detector.score(batch, batch_size=settings.batch),
+            "batched": lambda: engine.detector.score(batch),
             "gradcam": lambda: gradcam(engine.detector, crop, "blend"),
             "a1": analyze(1, False),
             "a1_base": seed(1),
@@ -259,7 +274,7 @@ def image_rows(engine: Engine, base: BaselineEngine, settings: Settings) -> list
         Row("image.detect_1face", "face detection, 1 face", "ms", s["detect1"], s["detect1_base"], one),
         Row("image.detect_5faces", "face detection, 5 faces", "ms", s["detect5"], s["detect5_base"], five),
         Row("model.forward_b1", "model forward, batch 1", "ms", s["b1"], s["b1_base"], "ours: both branches; baseline: ResNet-50 224 px"),
-        Row("model.forward_batched", f"model forward, batch {settings.batch}, per face", "ms", summarize(per_face), s["b1_base"],
+        Row("model.forward_batched", f"model forward, {settings.batch} faces in one call, per face", "ms", summarize(per_face), s["b1_base"],
             "baseline scores one face at a time"),
         Row("gradcam.per_face", "Grad-CAM, one branch, per face", "ms", s["gradcam"], None, "baseline has no heatmap"),
         Row("analyze_image.1face", "analyze_image, 1 face", "ms", s["a1"], s["a1_base"], "decode included; " + one),
@@ -446,9 +461,9 @@ def machine() -> dict:
 def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
     """Every benchmark row; media lives in a temporary folder removed at the end."""
     started = time.perf_counter()
-    info = machine()
     engine = load_engine()
     base = load_baseline(classifier="resnet50")
+    info = machine()  # after load_engine, which sets PyTorch's thread count
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
@@ -469,7 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and short clips (CI): checks the command, not the speed")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--threads", type=int, help=f"PyTorch threads for ours and the baseline, here and in the "
+                        f"subprocesses (sets {THREADS_ENV}; default: its value, else 1)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        os.environ[THREADS_ENV] = str(args.threads)
     report = run(QUICK if args.quick else FULL, log=lambda msg: print(msg, file=sys.stderr))
     m = report["machine"]
     print(f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "

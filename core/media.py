@@ -80,8 +80,8 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
                     f"The image is {w} × {h} pixels ({w * h / 1e6:.0f} MP); the limit is {limits.max_pixels / 1e6:.0f} MP."
                 )
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return np.ascontiguousarray(np.asarray(img.convert("RGB")))
+            ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an upright image
+            return np.ascontiguousarray(np.asarray(img if img.mode == "RGB" else img.convert("RGB")))
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.analyze import THREADS_ENV, torch_threads
 from core.bench import Row, Stat, compose, format_table, make_clip, rounds, streamlit_row, summarize
 from core.bench import _segment_frames
 from core.faces import FaceDetector, crop_face
@@ -150,3 +151,14 @@ def test_folded_detector_scores_like_the_trained_network():
         with torch.inference_mode():
             x = to_tensor(crops, cfg)
             torch.testing.assert_close(folded(x), plain.eval()(x), atol=1e-4, rtol=1e-4)
+
+
+def test_torch_threads_default_environment_and_bad_values(monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert torch_threads() == 1
+    monkeypatch.setenv(THREADS_ENV, "2")
+    assert torch_threads() == 2 and torch_threads(3) == 3
+    for bad in ("two", "0"):
+        monkeypatch.setenv(THREADS_ENV, bad)
+        with pytest.raises(ValueError, match=THREADS_ENV):
+            torch_threads()
