@@ -1,11 +1,12 @@
 """The shipped detector: loads, is trained and calibrated, and scores fixtures sensibly."""
 import json
 
+import cv2
 import numpy as np
 import pytest
 
 from core.analyze import analyze_image
-from core.faces import CROP_MARGIN, crop_face
+from core.faces import CROP_MARGIN
 from core.model import WEIGHTS_DIR, load_detector
 from core.train.cache import CACHE_MARGIN, _largest_face
 from core.train.sbi import self_blend
@@ -36,9 +37,11 @@ def test_self_blended_faces_score_higher_than_their_sources(engine, astronaut):
     size = engine.detector.input_size
     centre = wide.shape[0] * (1 - CROP_MARGIN / CACHE_MARGIN) / 2
     side = wide.shape[0] * CROP_MARGIN / CACHE_MARGIN
-    def model_crop(img):
+
+    def model_crop(img):  # the inference crop (margin 1.3) out of the wider cached crop
         window = img[int(centre) : int(centre + side), int(centre) : int(centre + side)]
-        return np.ascontiguousarray(np.asarray(__import__("cv2").resize(window, (size, size))))
+        return cv2.resize(window, (size, size), interpolation=cv2.INTER_AREA)
+
     rng = np.random.default_rng(0)
     fakes = [model_crop(self_blend(wide, landmarks, rng, part="face")[0]) for _ in range(8)]
     scores = engine.detector.score([model_crop(wide), *fakes])["blend"]
