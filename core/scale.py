@@ -73,7 +73,8 @@ class Analyzed:
     thumbnail: bytes | None
     heatmaps: list[Heatmap]
     forensics: dict
-    seconds: float  # worker time for this file, decode to forensics
+    seconds: float  # worker wall time for this file, decode to forensics
+    cpu_seconds: float  # the worker process's CPU time for it: its cost in core-seconds, whatever else runs
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def loaded_engines() -> list[str]:
 
 
 def _analyze_file(engine: Engine, task: FileTask, frames: int) -> Outcome:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         data = Path(task.path).read_bytes()
         if hashlib.sha256(data).hexdigest() != task.sha256:
@@ -120,7 +121,7 @@ def _analyze_file(engine: Engine, task: FileTask, frames: int) -> Outcome:
         return Failed(task, str(exc))
     return Analyzed(
         task, result.to_dict(), thumbnail_of(task.kind, data), face_heatmaps(engine.detector, result),
-        forensic_report(data, task.kind, result), time.perf_counter() - start,
+        forensic_report(data, task.kind, result), time.perf_counter() - start, time.process_time() - cpu,
     )
 
 
@@ -157,7 +158,8 @@ class ScanSummary:
     frames: int = 0  # an image counts one frame
     verdicts: Counter = field(default_factory=Counter)
     models: Counter = field(default_factory=Counter)
-    worker_s: Counter = field(default_factory=Counter)  # worker time by kind
+    worker_s: Counter = field(default_factory=Counter)  # worker wall time by kind
+    worker_cpu_s: Counter = field(default_factory=Counter)  # worker CPU time by kind
     kinds: Counter = field(default_factory=Counter)  # analyzed files by kind
     case_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
@@ -176,12 +178,14 @@ class ScanSummary:
         self.models[result["model_version"]] += 1
         self.kinds[outcome.task.kind] += 1
         self.worker_s[outcome.task.kind] += outcome.seconds
+        self.worker_cpu_s[outcome.task.kind] += outcome.cpu_seconds
 
     def lines(self) -> list[str]:
         rate = self.seconds if self.seconds > 0 else float("nan")
         verdicts = ", ".join(f"{label} {n}" for label, n in self.verdicts.most_common()) or "none"
         per_file = ", ".join(
-            f"{self.worker_s[kind] / n:.2f} s per {kind}" for kind, n in sorted(self.kinds.items())
+            f"{self.worker_s[kind] / n:.2f} s ({self.worker_cpu_s[kind] / n:.2f} s CPU) per {kind}"
+            for kind, n in sorted(self.kinds.items())
         ) or "nothing analyzed"
         lines = [
             f"Files: {self.files}: {self.analyzed} analyzed, {self.stored_before} already in the store, "
