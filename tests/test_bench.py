@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from core.analyze import THREADS_ENV, torch_threads
-from core.bench import Row, Stat, compose, format_table, make_clip, rounds, streamlit_row, summarize
+from core.bench import Row, Stat, compose, format_table, make_clip, rounds, streamlit_rows, summarize
 from core.bench import _segment_frames
 from core.faces import FaceDetector, crop_face
 from core.media import probe_video, sample_frames, sample_times
@@ -90,16 +90,17 @@ def test_composed_images_hold_the_requested_faces():
         assert len(detector.detect(rgb)) == faces
 
 
-def test_streamlit_row_is_skipped_with_a_note_when_the_app_is_missing(tmp_path):
-    row = streamlit_row(1, app=tmp_path / "streamlit_app.py")
-    assert row.ours is None and "skipped" in row.note
+def test_streamlit_rows_are_skipped_with_a_note_when_the_app_is_missing(tmp_path):
+    rows = streamlit_rows(1, app=tmp_path / "streamlit_app.py")
+    assert [row.key for row in rows] == ["cold.streamlit_server", "cold.streamlit_first_page"]
+    assert all(row.ours is None and "skipped" in row.note for row in rows)
 
 
 EXPECTED_ROWS = {
     "image.decode", "image.detect_1face", "image.detect_5faces", "model.forward_b1", "model.forward_batched",
     "gradcam.per_face", "analyze_image.1face", "analyze_image.1face_gradcam", "analyze_image.5faces",
     "analyze_image.5faces_gradcam", "video.end_to_end", "video.decode_seek", "video.detect", "video.model",
-    "video.decode_floor", "video.ours_over_floor", "cold.import", "cold.load_model", "cold.streamlit_first_page",
+    "video.decode_floor", "video.ours_over_floor", "cold.import", "cold.load_model", "cold.streamlit_server", "cold.streamlit_first_page",
     "memory.peak_rss",
 }
 
@@ -112,7 +113,7 @@ def test_quick_run_completes_and_writes_every_row(tmp_path):
     report = json.loads(out.read_text())
     rows = {row["key"]: row for row in report["rows"]}
     assert set(rows) == EXPECTED_ROWS
-    assert all(rows[key]["ours"] is not None for key in EXPECTED_ROWS - {"cold.streamlit_first_page"})
+    assert all(rows[key]["ours"] is not None for key in EXPECTED_ROWS)
     assert rows["video.end_to_end"]["baseline"] is not None and rows["video.end_to_end"]["ratio"] > 0
     assert report["machine"]["cores"] >= 1 and "| row" in done.stdout
 
