@@ -32,7 +32,6 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
-import torch
 from dask.distributed import Client, Future, LocalCluster, as_completed
 from tqdm import tqdm
 
@@ -96,9 +95,8 @@ def _worker_engine(weights_dir: str | None) -> Engine:
     """The engine of this worker process, loaded on its first task only."""
     key = str(Path(weights_dir or WEIGHTS_DIR).resolve())
     if key not in _engines:
-        torch.set_num_threads(1)  # one process per core scales better than threads inside each
-        cv2.setNumThreads(1)
-        _engines[key] = load_engine(key)
+        cv2.setNumThreads(1)  # one process per core scales better than threads inside each
+        _engines[key] = load_engine(key, threads=1)  # whatever DEEPFAKE_TORCH_THREADS says
     return _engines[key]
 
 
