@@ -11,7 +11,7 @@ from skimage import data
 from core.faces import FaceDetector
 from core.train import cache
 from core.train.augment import degrade, generator_traces, inference_crop
-from core.train.sbi import PARTS, face_mask, self_blend
+from core.train.sbi import PARTS, face_mask, self_blend, swap_blend
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,25 @@ def test_masks_cover_the_face_region(face_crop, part):
         assert mask[nose[1], nose[0]] == 1.0
 
 
+def donor_face(face_crop):
+    """Another face for swaps: the astronaut mirrored and shifted, landmarks moved with it."""
+    img, landmarks = face_crop
+    size = img.shape[1]
+    donor = np.roll(img[:, ::-1], 6, axis=0).copy()
+    moved = np.stack([size - 1 - landmarks[:, 0], landmarks[:, 1] + 6], axis=1)[[1, 0, 2, 4, 3]]
+    return donor, moved.astype(np.float32)
+
+
+BLENDS = {"self": lambda img, lm, rng, donor: self_blend(img, lm, rng),
+          "swap": lambda img, lm, rng, donor: swap_blend(img, lm, *donor, rng)}
+
+
+@pytest.mark.parametrize("kind", BLENDS)
 @pytest.mark.parametrize("seed", range(6))
-def test_self_blend_changes_only_inside_the_mask(face_crop, seed):
+def test_blends_change_only_inside_the_mask(face_crop, seed, kind):
     img, landmarks = face_crop
     before = img.copy()
-    fake, mask = self_blend(img, landmarks, np.random.default_rng(seed))
+    fake, mask = BLENDS[kind](img, landmarks, np.random.default_rng(seed), donor_face(face_crop))
     np.testing.assert_array_equal(img, before)  # input untouched
     assert fake.shape == img.shape and fake.dtype == np.uint8
     assert mask.min() >= 0 and mask.max() <= 1

@@ -18,7 +18,13 @@ from tqdm import tqdm
 from core.model import create_branch, to_tensor, BranchConfig
 from core.train.data import blend_batch, load_pools, synthetic_batch
 
-BATCHES = {"blend": lambda pools, n, size, rng: blend_batch(pools, n // 2, size, rng), "synthetic": synthetic_batch}
+BRANCHES = ("blend", "synthetic")
+
+
+def _batch(args: argparse.Namespace, pools, rng: np.random.Generator, swaps: float) -> tuple[list[np.ndarray], np.ndarray]:
+    if args.branch == "blend":
+        return blend_batch(pools, args.batch // 2, args.size, rng, swaps)
+    return synthetic_batch(pools, args.batch, args.size, rng)
 
 
 def _checkpoint(path: Path, net, opt, sched, step: int, rng: np.random.Generator) -> None:
@@ -28,14 +34,14 @@ def _checkpoint(path: Path, net, opt, sched, step: int, rng: np.random.Generator
 
 
 def _validate(net, pools, args) -> float:
-    """AUC on held-out sources with a fixed seed, so runs are comparable."""
+    """AUC on held-out sources with a fixed seed, so runs are comparable; blend: self-blends only."""
     net.eval()
     rng = np.random.default_rng(1234)
     cfg = BranchConfig("v", args.backbone, "", args.size)
     scores, labels = [], []
     with torch.inference_mode():
         for _ in range(args.val_batches):
-            images, y = BATCHES[args.branch](pools, args.batch, args.size, rng)
+            images, y = _batch(args, pools, rng, swaps=0.0)
             scores.append(net(to_tensor(images, cfg)).numpy())
             labels.append(y)
     net.train()
@@ -69,7 +75,7 @@ def train(args: argparse.Namespace) -> None:
     bar = tqdm(total=args.steps, initial=step, desc=args.branch)
     started, seen = time.perf_counter(), 0
     while step < args.steps:
-        images, labels = BATCHES[args.branch](train_pools, args.batch, args.size, rng)
+        images, labels = _batch(args, train_pools, rng, args.swaps)
         loss = loss_fn(net(to_tensor(images, cfg)), torch.from_numpy(labels))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -84,7 +90,7 @@ def train(args: argparse.Namespace) -> None:
     auc = _validate(net, val_pools, args)
     torch.save(net.state_dict(), args.out / "final.pt")
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size, "steps": args.steps,
-               "batch": args.batch, "lr": args.lr, "seed": args.seed, "held_out_auc": auc}
+               "batch": args.batch, "swaps": args.swaps if args.branch == "blend" else None, "lr": args.lr, "seed": args.seed, "held_out_auc": auc}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
 
@@ -92,12 +98,13 @@ def train(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train one detector branch on the CPU, resumably.")
     parser.add_argument("--cache", type=Path, required=True, help="crop cache from core.train.cache")
-    parser.add_argument("--branch", choices=sorted(BATCHES), required=True)
+    parser.add_argument("--branch", choices=BRANCHES, required=True)
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, final.pt, summary.json)")
     parser.add_argument("--backbone", default="mobilenet_v2")
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32, help="images per step (blend: half reals, half twins)")
+    parser.add_argument("--swaps", type=float, default=0.3, help="blend: share of twins blended from another face (Face X-ray style)")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--every", type=int, default=50, help="checkpoint every N steps")
     parser.add_argument("--val-batches", type=int, default=20)

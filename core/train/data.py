@@ -8,7 +8,7 @@ import numpy as np
 
 from core.train.augment import degrade, generator_traces, inference_crop
 from core.train.cache import CACHE_MARGIN
-from core.train.sbi import self_blend
+from core.train.sbi import self_blend, swap_blend
 
 __all__ = ["Pool", "load_pools", "blend_batch", "synthetic_batch", "BLEND_MIX"]
 
@@ -51,15 +51,23 @@ def _finish(img: np.ndarray, size: int, seed: int) -> np.ndarray:
     return inference_crop(degrade(img, seed), CACHE_MARGIN, size, rng, flip=bool(seed % 2))
 
 
-def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
-    """`pairs` reals and their self-blended twins; each pair shares crop, flip and degradation."""
+def _twin(pool: Pool, i: int, rng: np.random.Generator, swaps: float) -> np.ndarray:
+    """A pseudo-fake of crop `i`: self-blended, or (share `swaps`) blended with another face of the same source."""
+    if rng.random() >= swaps:
+        return self_blend(pool.crops[i], pool.landmarks[i], rng)[0]
+    j = int(rng.integers(len(pool.crops)))
+    return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng)[0]
+
+
+def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, swaps: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
+    """`pairs` reals and their blended twins; each pair shares crop, flip and degradation."""
     names = [n for n in BLEND_MIX if n in pools]
     weights = np.array([BLEND_MIX[n] for n in names])
     images, labels = [], []
     for name in rng.choice(names, pairs, p=weights / weights.sum()):
         pool = pools[name]
         i = int(rng.integers(len(pool.crops)))
-        fake, _ = self_blend(pool.crops[i], pool.landmarks[i], rng)
+        fake = _twin(pool, i, rng, swaps)
         seed = int(rng.integers(1 << 31))
         images += [_finish(pool.crops[i], size, seed), _finish(fake, size, seed)]
         labels += [0.0, 1.0]

@@ -4,13 +4,17 @@ A face is blended with a slightly altered copy of itself through a deformed, blu
 only evidence is the blending boundary and the statistical mismatch inside it, never identity.
 Masks come from YuNet's five landmarks: the whole face hull, or parts (eyes, nose, mouth and
 their combinations), because real splices replace parts of a face.
+
+`swap_blend` is the Face X-ray variant (Li et al., CVPR 2020): the source is another person's face,
+aligned on the five landmarks and colour-matched only sometimes, as a hurried editor would. It adds
+the texture, lighting and skin-tone mismatches of real swaps and splices that a self-blend lacks.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-__all__ = ["face_mask", "self_blend", "PARTS"]
+__all__ = ["face_mask", "self_blend", "swap_blend", "PARTS"]
 
 PARTS = ("face", "eyes", "left_eye", "right_eye", "nose", "mouth", "eyes_nose", "nose_mouth", "eyes_mouth")
 _PART_WEIGHTS = np.array([0.45, 0.09, 0.04, 0.04, 0.07, 0.11, 0.07, 0.07, 0.06])
@@ -93,11 +97,35 @@ def _alter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 255)
 
 
+def _blend(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None) -> tuple[np.ndarray, np.ndarray]:
+    part = part or str(rng.choice(PARTS, p=_PART_WEIGHTS / _PART_WEIGHTS.sum()))
+    mask = _deform(face_mask(landmarks, target.shape[0], part, rng), rng)
+    mask = mask * float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]))
+    fake = source * mask[..., None] + target.astype(np.float32) * (1 - mask[..., None])
+    return np.clip(np.round(fake), 0, 255).astype(np.uint8), mask
+
+
 def self_blend(img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): uint8 image blended with its altered self, and the per-pixel blend weight."""
-    part = part or str(rng.choice(PARTS, p=_PART_WEIGHTS / _PART_WEIGHTS.sum()))
-    mask = _deform(face_mask(landmarks, img.shape[0], part, rng), rng)
-    mask = mask * float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]))
-    source, target = _alter(img, rng), img.astype(np.float32)
-    fake = source * mask[..., None] + target * (1 - mask[..., None])
-    return np.clip(np.round(fake), 0, 255).astype(np.uint8), mask
+    return _blend(_alter(img, rng), img, landmarks, rng, part)
+
+
+def _match_colour(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Shift the source's per-channel mean and spread in Lab to the target's, both measured on the
+    face box around the landmarks (the background would skew them)."""
+    (x0, y0), (x1, y1) = np.clip(landmarks.min(0), 0, None).astype(int), landmarks.max(0).astype(int) + 1
+    src, tgt = (cv2.cvtColor(np.clip(x, 0, 255).astype(np.uint8), cv2.COLOR_RGB2LAB).astype(np.float32) for x in (source, target))
+    s_box, t_box = src[y0:y1, x0:x1], tgt[y0:y1, x0:x1]
+    out = (src - s_box.mean((0, 1))) / (s_box.std((0, 1)) + 1.0) * t_box.std((0, 1)) + t_box.mean((0, 1))
+    return cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB).astype(np.float32)
+
+
+def swap_blend(img: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, donor_landmarks: np.ndarray, rng: np.random.Generator,
+               part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(fake, blend mask): `donor`'s face aligned onto `img` by its landmarks and blended in."""
+    matrix, _ = cv2.estimateAffinePartial2D(donor_landmarks.astype(np.float32), landmarks.astype(np.float32))
+    size = img.shape[0]
+    source = _alter(donor, rng) if matrix is None else cv2.warpAffine(_alter(donor, rng), matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
+    if rng.random() < 0.6:
+        source = _match_colour(source, img, landmarks)
+    return _blend(source, img, landmarks, rng, part)
