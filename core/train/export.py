@@ -21,7 +21,8 @@ BRANCHES = ("blend", "synthetic")
 DEFAULT_THRESHOLDS = {"real": 0.35, "fake": 0.65}
 TRAINING_DATA = {
     "blend": "real faces only (UTKFace subset, unmasked-face photos, frames of 38 real talking-head clips, Unsplash "
-             "portraits) and self-blended pseudo-fakes made from them on the fly (whole-face and part-wise masks)",
+             "portraits) and pseudo-fakes made from them on the fly: self-blends and, for a share, blends of another face of "
+             "the same source aligned on the landmarks (whole-face and part-wise masks)",
     "synthetic": "StyleGAN2 faces (thispersondoesnotexist) against Unsplash portraits, plus reals of every source and "
                  "reals with simulated generator up-sampling traces",
     "licenses": "UTKFace: non-commercial research only; real videos: research use; see weights/MODEL_CARD.md",
