@@ -126,12 +126,12 @@ def test_bad_images_show_an_error_and_the_page_stays_usable(bad_image, astronaut
 
 
 def test_unexpected_failure_is_logged_not_shown(monkeypatch, caplog, astronaut_jpeg):
-    import core.ui
+    import core.ui.analysis
 
     def broken(*args, **kwargs):
         raise RuntimeError("internal detail the user must not see")
 
-    monkeypatch.setattr(core.ui, "analyze_image_bytes", broken)
+    monkeypatch.setattr(core.ui.analysis, "analyze_image_bytes", broken)
     at = upload(open_page(), "astronaut.jpg", astronaut_jpeg, "image/jpeg")
     assert "Something unexpected went wrong" in errors(at) and "internal detail" not in errors(at)
     assert "internal detail" in caplog.text  # the traceback is in the server log
@@ -194,7 +194,7 @@ def click_on_timeline() -> None:
     import streamlit as st
     from streamlit.elements.plotly_chart import PlotlySelectionState, PlotlyState
 
-    from core.ui import _follow_click
+    from core.ui.results import _follow_click
 
     points = [{"curve_number": 0, "point_index": 5, "x": 1.1, "y": 0.4, "customdata": 5}]
     st.session_state["chart"] = PlotlyState({"selection": PlotlySelectionState({"points": points})})

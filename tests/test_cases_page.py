@@ -98,12 +98,12 @@ def test_a_batch_reopens_from_the_url(seeded):
 
 
 def test_open_case_shows_the_stored_result_without_the_model(seeded, monkeypatch):
-    import core.ui
+    import core.ui.resources
 
     def no_model():
         raise AssertionError("the Cases page must not load the model")
 
-    monkeypatch.setattr(core.ui, "get_engine", no_model)
+    monkeypatch.setattr(core.ui.resources, "get_engine", no_model)
     at = cases_page(case=seeded["fake"])
     assert any(h.value == f"Case #{seeded['fake']}" for h in at.header)
     banners = [b.value for kind in (at.error, at.warning, at.info, at.success) for b in kind]

@@ -1,4 +1,4 @@
-"""`core` works without Streamlit: every module but the glue module `core.ui` imports with it blocked."""
+"""`core` works without Streamlit: every module but the glue package `core.ui` imports with it blocked."""
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +16,11 @@ class BlockStreamlit:
 
 sys.meta_path.insert(0, BlockStreamlit())
 import core
+GLUE = "core.ui"
 names = sorted(
     m.name for m in pkgutil.walk_packages(core.__path__, "core.")
-    if m.name != "core.ui" and not m.name.endswith(".__main__")  # __main__ modules are CLIs, run with -m
+    if m.name != GLUE and not m.name.startswith(GLUE + ".")
+    and not m.name.endswith(".__main__")  # __main__ modules are CLIs, run with -m
 )
 for name in names:
     importlib.import_module(name)

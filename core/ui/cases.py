@@ -1,0 +1,169 @@
+"""Cases (core.cases): the analyst's name, saving analyses, history, batches.
+Store errors (database down, disk full) become messages: an analysis is never lost to them."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+from core.analyze import AnalysisResult, Engine
+from core.cases import AuditEntry, Case, CaseNotFound, CaseStore
+from core.casework import record, scan_bytes
+from core.media import MediaError
+from core.ui.analysis import Analysis
+from core.ui.forensics import forensic_context
+from core.ui.resources import STORE_ERRORS, current_limits, get_engine, store_or_none
+from core.ui.text import plain
+
+__all__ = [
+    "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "CaseSettings", "case_settings_sidebar", "case_settings",
+    "open_case_link", "history_section", "case_section", "run_batch", "batch_results_section",
+]
+
+log = logging.getLogger(__name__)
+
+ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY = "analyst", "autosave", "keep_media"
+SAVED_KEY = "saved_cases"  # sha256 -> (case id, created in this session)
+BATCH_RUN_KEY = "batch_run"
+CASES_PAGE = "pages/cases.py"
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    analyst: str  # "" until the analyst enters a name
+    autosave: bool
+    keep_media: bool
+
+
+def case_settings_sidebar() -> CaseSettings:
+    """The analyst's name and the saving switches, in the shared sidebar (kept across pages)."""
+    with st.sidebar:
+        st.text_input("Analyst name", key=ANALYST_KEY, max_chars=100, placeholder="Your name",
+                      help="Recorded with every case, label and note you make.")
+        st.toggle("Save analyses as cases", value=True, key=AUTOSAVE_KEY,
+                  help="Each analysis becomes a case on the Cases page: scores, verdict, a thumbnail and the "
+                       "most suspicious face crops. The original file is not kept unless you tick the box below.")
+        st.checkbox("Keep the original file in the store", value=False, key=KEEP_MEDIA_KEY,
+                    help="Stores the uploaded file itself in the case database (never in a served folder).")
+    return case_settings()
+
+
+def case_settings() -> CaseSettings:
+    state = st.session_state
+    return CaseSettings(str(state.get(ANALYST_KEY) or "").strip(), bool(state.get(AUTOSAVE_KEY, True)),
+                        bool(state.get(KEEP_MEDIA_KEY, False)))
+
+
+def open_case_link(case_id: int, label: str | None = None) -> None:
+    st.page_link(CASES_PAGE, label=label or f"Open case #{case_id}", icon=":material/folder_open:",
+                 query_params={"case": str(case_id)})
+
+
+def history_section(entries: list[AuditEntry]) -> None:
+    """The audit trail as a table: who, when, what (old -> new)."""
+    st.dataframe(
+        [{"when (UTC)": f"{e.at:%Y-%m-%d %H:%M:%S}", "who": e.analyst, "action": e.action, "field": e.field or "",
+          "old": e.old or "", "new": e.new or ""} for e in entries],
+        hide_index=True,
+    )
+
+
+def _save(engine: Engine, store: CaseStore, upload: UploadedFile, result: AnalysisResult, settings: CaseSettings) -> None:
+    saved = record(store, engine, result, upload.getvalue(), upload.name, settings.analyst,
+                   keep_media=settings.keep_media, forensics=forensic_context(upload, result), limits=current_limits())
+    st.session_state.setdefault(SAVED_KEY, {})[result.sha256] = (saved.case.id, saved.created)
+
+
+def _known_notice(case: Case) -> None:
+    label = f"; analyst verdict **{case.final_verdict}**" if case.final_verdict else "; not labelled yet"
+    st.info(f"**This file was analyzed before**: case #{case.id}, first on {case.created_at:%Y-%m-%d %H:%M} UTC "
+            f"by {plain(case.created_by)} (model {plain(case.model_version)}, verdict **{case.verdict}**){label}. "
+            "The result below is a fresh analysis; the stored case is unchanged.", icon=":material/history:")
+    with st.expander(f"History of case #{case.id}"):
+        history_section(case.history)
+
+
+def case_section(engine: Engine, upload: UploadedFile, analysis: Analysis) -> None:
+    """After an analysis: the file's existing case with its history, or saving it as a new case
+    (automatic when the sidebar switch is on, a button otherwise)."""
+    settings, result = case_settings(), analysis.result
+    if result is None:
+        return
+    if not settings.analyst:  # no name, no saving: the store is not even opened
+        st.info("Enter your name in the sidebar to save this analysis as a case and to see whether this file "
+                "was analyzed before.", icon=":material/person:")
+        return
+    store = store_or_none()
+    if store is None:
+        return
+    try:
+        remembered_case = st.session_state.get(SAVED_KEY, {}).get(result.sha256)
+        if remembered_case is None:
+            existing = store.find(result.sha256)
+            if existing is not None:
+                st.session_state.setdefault(SAVED_KEY, {})[result.sha256] = remembered_case = (existing.id, False)
+        if remembered_case is None:
+            if not (settings.autosave or st.button("Save as case", icon=":material/save:")):
+                return
+            _save(engine, store, upload, result, settings)
+            remembered_case = st.session_state[SAVED_KEY][result.sha256]
+        case_id, created = remembered_case
+        if created:
+            st.success(f"Saved as case #{case_id}.", icon=":material/save:")
+        else:
+            _known_notice(store.get(case_id))
+        open_case_link(case_id)
+    except CaseNotFound:  # deleted meanwhile on the Cases page
+        st.session_state.get(SAVED_KEY, {}).pop(result.sha256, None)
+        st.info("The case of this file was deleted; reload the file to save it again.")
+    except STORE_ERRORS as exc:
+        log.exception("saving the case failed")
+        st.error(f"The case could not be saved: {exc}. The analysis above is unaffected; try again.", icon=":material/error:")
+
+
+def run_batch(store: CaseStore, uploads: list[UploadedFile], name: str, frames: int, settings: CaseSettings) -> int | None:
+    """Analyze the uploads one by one into a new batch, with a progress bar; returns the batch id
+    (None, with a message, when the batch cannot be made). The rows (file, status, verdict, case)
+    stay in the session for `batch_results_section`."""
+    try:
+        batch = store.create_batch(name, settings.analyst)
+    except (ValueError, *STORE_ERRORS) as exc:
+        st.error(f"The batch could not be created: {exc}", icon=":material/error:")
+        return None
+    bar = st.progress(0.0, text="Starting…")
+    rows = []
+    for i, upload in enumerate(uploads):
+        def step(fraction: float, text: str, i: int = i, upload: UploadedFile = upload) -> None:
+            bar.progress(min(1.0, (i + fraction) / len(uploads)), text=f"{upload.name} ({i + 1} of {len(uploads)}): {text}")
+
+        step(0.0, "analyzing…")
+        row = {"file": upload.name, "status": "", "verdict": "", "score": None, "case": None}
+        try:
+            saved = scan_bytes(store, get_engine, upload.getvalue(), upload.name, settings.analyst, batch_id=batch.id,
+                               frames=frames, keep_media=settings.keep_media, limits=current_limits(), progress=step)
+            case = saved.case
+            row |= {"status": "new case" if saved.created else "already a case", "verdict": case.verdict,
+                    "score": case.score, "case": case.id}
+        except MediaError as exc:
+            row["status"] = f"failed: {exc}"
+        except STORE_ERRORS as exc:
+            log.exception("batch: saving failed")
+            row["status"] = f"not saved: {exc}"
+        rows.append(row)
+    bar.progress(1.0, text=f"Done: {len(uploads)} file(s).")
+    st.session_state[BATCH_RUN_KEY] = {"batch_id": batch.id, "name": batch.name, "rows": rows}
+    return batch.id
+
+
+def batch_results_section() -> None:
+    """The last batch run of this session: one row per file, and a link to the batch on the Cases page."""
+    run = st.session_state.get(BATCH_RUN_KEY)
+    if not run:
+        return
+    st.subheader(f"Batch #{run['batch_id']}: {plain(run['name'])}")
+    st.dataframe(run["rows"], hide_index=True, column_config={
+        "score": st.column_config.NumberColumn(format="%.3f"), "case": st.column_config.NumberColumn(format="#%d")})
+    st.page_link(CASES_PAGE, label="Open this batch on the Cases page", icon=":material/folder_open:",
+                 query_params={"batch": str(run["batch_id"])})

@@ -1,0 +1,82 @@
+"""Model facts: the shared sidebar, the written model card, the evaluation report, the weights' metadata."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core.analyze import Engine
+from core.model import WEIGHTS_DIR, Detector
+from core.ui.text import FAMILY_TEXT
+
+__all__ = ["sidebar", "model_card_text", "evaluation_report", "nested_headings", "document_section", "metadata_section"]
+
+
+def sidebar(engine: Engine) -> None:
+    """Model facts every page shares."""
+    det = engine.detector
+    with st.sidebar:
+        st.caption(f"Detector **{det.version}**")
+        if not det.trained:
+            st.warning("Weights are untrained: scores are not findings.", icon=":material/warning:")
+        t = det.thresholds
+        st.caption(f"REAL ≤ {t['real']:.2f} · inconclusive · FAKE ≥ {t['fake']:.2f}")
+        st.caption("A score is evidence for a human reviewer, never proof.")
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def model_card_text(weights_dir: Path = WEIGHTS_DIR) -> str | None:
+    """weights/MODEL_CARD.md, if it has been written."""
+    return _read(weights_dir / "MODEL_CARD.md")
+
+
+def evaluation_report(weights_dir: Path = WEIGHTS_DIR) -> str | None:
+    """The latest evaluation report, weights/eval/report.md, if one has been produced."""
+    return _read(weights_dir / "eval" / "report.md")
+
+
+def nested_headings(markdown: str, depth: int) -> str:
+    """Every heading `depth` levels down (code blocks untouched), so an embedded document's "# Title"
+    sits under the page's own title instead of beside it."""
+    lines, fenced = [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            line = "#" * min(6, level + depth) + line[level:]  # Markdown has six levels
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def document_section(text: str | None, missing: str, depth: int = 1) -> None:
+    """A Markdown document with its headings `depth` levels down, or a note saying it does not exist yet."""
+    if text:
+        st.markdown(nested_headings(text, depth))
+    else:
+        st.info(missing, icon=":material/info:")
+
+
+def metadata_section(detector: Detector) -> None:
+    """What the loaded weights say about themselves: version, thresholds, calibration, training."""
+    meta = detector.metadata
+    st.markdown(f"Version `{detector.version}` · created {meta.get('created', 'unknown')} · "
+                f"code commit `{meta.get('code_commit', 'unknown')}` · fusion: {meta.get('fusion', 'unknown')}")
+    t = detector.thresholds
+    st.markdown(f"Thresholds: **REAL ≤ {t['real']:.2f}**, **FAKE ≥ {t['fake']:.2f}**, INCONCLUSIVE in between.")
+    st.table({
+        "branch": list(detector.configs),
+        "evidence": [FAMILY_TEXT.get(n, n) for n in detector.configs],
+        "backbone": [c.backbone for c in detector.configs.values()],
+        "input": [f"{c.input_size} px" for c in detector.configs.values()],
+        "calibration (a, b)": [f"{c.calib_a:.3f}, {c.calib_b:.3f}" for c in detector.configs.values()],
+        "trained": ["yes" if c.trained else "NO" for c in detector.configs.values()],
+    })
+    st.markdown("**Training summary**")
+    if meta.get("training"):
+        st.json(meta["training"], expanded=False)
+    else:
+        st.caption("No training summary is recorded with these weights.")

@@ -1,0 +1,95 @@
+"""What every session shares: the cached detector engine and case store, and the media limits.
+
+Each is opened once per server (`st.cache_resource`); a failure becomes a message saying how to fix it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.analyze import Engine, load_engine
+from core.cases import CaseStore, StoreError, default_url, open_store, sqlite_url
+from core.media import Limits
+from core.migrations import SchemaError
+
+__all__ = [
+    "LIMITS_KEY", "STORE_ERRORS", "get_engine", "engine_or_stop", "current_limits", "store_url", "get_store",
+    "store_or_none", "store_or_stop",
+]
+
+log = logging.getLogger(__name__)
+
+LIMITS_KEY = "media_limits"  # session_state override of the media limits (tests lower them)
+STORE_ERRORS = (StoreError, SchemaError, SQLAlchemyError)
+
+
+@st.cache_resource(show_spinner="Loading the detector (once per server)…")
+def get_engine() -> Engine:
+    """The detector and face finder, shared by every session; Grad-CAM on it is hook-free, hence thread-safe."""
+    return load_engine()
+
+
+def engine_or_stop() -> Engine:
+    """The shared engine, or an error telling the operator how to fix the install, then stop the page."""
+    try:
+        return get_engine()
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        log.exception("detector failed to load")
+        st.error(f"The detector could not be loaded: {exc}. Restore the weights/ folder from git and restart the app.")
+        st.stop()
+
+
+def current_limits() -> Limits:
+    """Media limits; the byte cap follows server.maxUploadSize (Streamlit itself refuses larger uploads)."""
+    override = st.session_state.get(LIMITS_KEY)
+    if isinstance(override, Limits):
+        return override
+    minutes = float(os.environ.get("DEEPFAKE_MAX_VIDEO_MINUTES", Limits.max_video_seconds / 60))
+    return Limits(max_bytes=int(st.get_option("server.maxUploadSize")) * 1024 * 1024, max_video_seconds=minutes * 60)
+
+
+def _case_secrets() -> dict:
+    try:
+        return {key: st.secrets.get(key) for key in ("db_url", "data_dir")}
+    except FileNotFoundError:  # no .streamlit/secrets.toml
+        return {}
+
+
+def store_url() -> str:
+    """The environment (DEEPFAKE_DB_URL, DEEPFAKE_DATA_DIR) wins, then `db_url` / `data_dir` in
+    .streamlit/secrets.toml, then the default SQLite file (docs/cases.md)."""
+    if os.environ.get("DEEPFAKE_DB_URL") or os.environ.get("DEEPFAKE_DATA_DIR"):
+        return default_url()
+    secrets = _case_secrets()
+    if secrets.get("db_url"):
+        return str(secrets["db_url"])
+    if secrets.get("data_dir"):
+        return sqlite_url(Path(str(secrets["data_dir"])))
+    return default_url()
+
+
+@st.cache_resource(show_spinner="Opening the case store…")
+def get_store(url: str) -> CaseStore:
+    """One store (engine and connection pool) per URL, shared by every session."""
+    return open_store(url)
+
+
+def store_or_none() -> CaseStore | None:
+    """The case store, or None with a warning saying how to fix the configuration."""
+    try:
+        return get_store(store_url())
+    except STORE_ERRORS as exc:
+        log.exception("case store unavailable")
+        st.warning(f"The case store is unavailable, so nothing can be saved: {exc}", icon=":material/database:")
+        return None
+
+
+def store_or_stop() -> CaseStore:
+    store = store_or_none()
+    if store is None:
+        st.stop()
+    return store
