@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -26,8 +26,8 @@ from core.media import DEFAULT_LIMITS, Limits, MediaError, decode_image, sample_
 from core.model import Detector
 
 __all__ = [
-    "THUMBNAIL_SIDE", "HEATMAPS_KEPT", "thumbnail_jpeg", "thumbnail_of", "face_heatmaps", "known_case", "record",
-    "scan_bytes", "stored_result",
+    "THUMBNAIL_SIDE", "HEATMAPS_KEPT", "Evidence", "thumbnail_jpeg", "thumbnail_of", "face_heatmaps", "evidence",
+    "known_case", "record", "scan_bytes", "stored_result",
 ]
 
 THUMBNAIL_SIDE = 320  # px, longest side: enough to recognise the file, not a copy of it
@@ -88,6 +88,27 @@ def face_heatmaps(detector: Detector, result: AnalysisResult, limit: int = HEATM
     return kept
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What a case keeps beside its scores; `vars(evidence)` are the matching `CaseStore.save` arguments."""
+
+    thumbnail: bytes | None
+    heatmaps: list[Heatmap]
+    forensics: dict
+
+
+def evidence(detector: Detector, result: AnalysisResult, data: bytes, limits: Limits = DEFAULT_LIMITS,
+             forensics: dict | None = None) -> Evidence:
+    """The thumbnail, Grad-CAM heatmaps and forensic report of an analyzed file (`forensics`, when
+    already computed, is used as it is). One place, so a case holds the same whoever makes it:
+    the app, the CLI or a Dask worker."""
+    return Evidence(
+        thumbnail_of(result.kind, data, limits),
+        face_heatmaps(detector, result),
+        forensics if forensics is not None else forensic_report(data, result.kind, result),
+    )
+
+
 def known_case(store: CaseStore, sha256: str, analyst: str, batch_id: int | None = None) -> Saved | None:
     """The stored case of this file, added to the batch; None when the file is new to the store."""
     existing = store.find(sha256)
@@ -119,14 +140,8 @@ def record(
     if existing is not None:
         return existing
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    return store.save(
-        result, file_name, analyst,
-        thumbnail=thumbnail_of(result.kind, source, limits),
-        heatmaps=face_heatmaps(engine.detector, result),
-        forensics=forensics if forensics is not None else forensic_report(data, result.kind, result),
-        media=data if keep_media else None,
-        batch_id=batch_id,
-    )
+    found = evidence(engine.detector, result, data, limits, forensics)
+    return store.save(result, file_name, analyst, **vars(found), media=data if keep_media else None, batch_id=batch_id)
 
 
 def scan_bytes(

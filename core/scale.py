@@ -36,9 +36,8 @@ from dask.distributed import Client, Future, LocalCluster, as_completed
 from tqdm import tqdm
 
 from core.analyze import DEFAULT_VIDEO_FRAMES, Engine, analyze_image_bytes, analyze_video, file_digest, load_engine
-from core.cases import CaseStore, Heatmap
-from core.casework import face_heatmaps, thumbnail_of
-from core.forensics import forensic_report
+from core.cases import CaseStore
+from core.casework import Evidence, evidence
 from core.media import MediaError
 from core.model import WEIGHTS_DIR
 
@@ -69,9 +68,7 @@ class Analyzed:
 
     task: FileTask
     result: dict  # AnalysisResult.to_dict()
-    thumbnail: bytes | None
-    heatmaps: list[Heatmap]
-    forensics: dict
+    evidence: Evidence  # thumbnail, heatmaps, forensic report
     seconds: float  # worker wall time for this file, decode to forensics
     cpu_seconds: float  # the worker process's CPU time for it: its cost in core-seconds, whatever else runs
 
@@ -117,10 +114,8 @@ def _analyze_file(engine: Engine, task: FileTask, frames: int) -> Outcome:
             result = analyze_video(engine, data, frames)
     except (MediaError, OSError) as exc:  # the file's own fault: recorded, the scan goes on
         return Failed(task, str(exc))
-    return Analyzed(
-        task, result.to_dict(), thumbnail_of(task.kind, data), face_heatmaps(engine.detector, result),
-        forensic_report(data, task.kind, result), time.perf_counter() - start, time.process_time() - cpu,
-    )
+    found = evidence(engine.detector, result, data)
+    return Analyzed(task, result.to_dict(), found, time.perf_counter() - start, time.process_time() - cpu)
 
 
 def analyze_files(tasks: Sequence[FileTask], frames: int = DEFAULT_VIDEO_FRAMES, weights_dir: str | None = None) -> list[Outcome]:
@@ -321,10 +316,8 @@ class _Scan:
             self._fail(outcome.task, outcome.error)
         else:
             media = Path(outcome.task.path).read_bytes() if self.settings.keep_media else None
-            saved = self.store.save(
-                outcome.result, outcome.task.path, self.settings.analyst, thumbnail=outcome.thumbnail,
-                heatmaps=outcome.heatmaps, forensics=outcome.forensics, media=media, batch_id=self.settings.batch_id,
-            )
+            saved = self.store.save(outcome.result, outcome.task.path, self.settings.analyst, **vars(outcome.evidence),
+                                    media=media, batch_id=self.settings.batch_id)
             self.summary.add(outcome, saved.case.id, saved.created)
             self.bar.update()
         if self.on_outcome is not None:
