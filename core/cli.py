@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import getpass
+import hashlib
 import os
 import sys
 from datetime import datetime, timezone
@@ -49,6 +50,17 @@ def media_files(paths: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
                 yield file, None
 
 
+def _at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1, refused before anything is opened or created."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.cli", description="Deepfake forensics cases from the command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,13 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--out", type=Path, help="write report.html, cases.json and cases.csv here")
     scan.add_argument("--analyst", default=os.environ.get("DEEPFAKE_ANALYST") or getpass.getuser(),
                       help="name recorded with the cases (default: $DEEPFAKE_ANALYST or the login name)")
-    scan.add_argument("--frames", type=int, default=DEFAULT_VIDEO_FRAMES, help="frames sampled per video")
+    scan.add_argument("--frames", type=_at_least_one, default=DEFAULT_VIDEO_FRAMES, help="frames sampled per video")
     scan.add_argument("--batch", help="batch name (default: 'scan <UTC time>')")
     scan.add_argument("--keep-media", action="store_true", help="also keep the original files in the store")
     scan.add_argument("--engine", choices=("local", "dask"), default="local",
                       help="local: this process, file by file; dask: a Dask cluster (see docs/scale.md)")
     scan.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="with --engine dask: an existing cluster (default: a local one)")
-    scan.add_argument("--workers", type=int, default=2, help="with --engine dask and no --scheduler: local worker processes")
+    scan.add_argument("--workers", type=_at_least_one, default=2, help="with --engine dask and no --scheduler: local worker processes")
     export = sub.add_parser("export", parents=[common], help="write reports of stored cases")
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--case", type=int, nargs="+", metavar="ID")
@@ -77,9 +89,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _scan(store: CaseStore, args: argparse.Namespace) -> int:
-    if args.frames < 1:
-        print("--frames must be at least 1.", file=sys.stderr)
-        return 2
     name = args.batch or f"scan {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
     batch = store.create_batch(name, args.analyst)
     files = list(media_files(args.paths))
@@ -110,12 +119,16 @@ def _scan_here(store: CaseStore, args: argparse.Namespace, batch_id: int, files:
         if kind is None:
             print(f"{prefix} skipped   {path}: not a supported image or video (content checked, not the name)")
             continue
+        data = b""
         try:
-            saved = scan_bytes(store, engine, path.read_bytes(), path.name, args.analyst, batch_id=batch_id,
+            data = path.read_bytes()
+            saved = scan_bytes(store, engine, data, path.name, args.analyst, batch_id=batch_id,
                                frames=args.frames, keep_media=args.keep_media)
         except (MediaError, OSError) as exc:
             failed += 1
             print(f"{prefix} FAILED    {path}: {exc}")
+            # the same audit entry as a Dask scan writes; no hash when the file could not be read
+            store.log_failure(hashlib.sha256(data).hexdigest() if data else "", str(path), args.analyst, str(exc))
             continue
         case = saved.case
         done.append(case.id)

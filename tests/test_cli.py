@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -105,10 +106,29 @@ def test_errors_are_messages_with_exit_status_2(tmp_path, capsys):
     blocker.write_text("x")
     assert cli.main(["export", "--all", "--db", f"sqlite:///{blocker}/cases.db", "--out", str(tmp_path / "x")]) == 2
     assert "DEEPFAKE_DB_URL" in capsys.readouterr().err
-    assert cli.main(["scan", str(tmp_path), "--db", db, "--frames", "0"]) == 2
     with pytest.raises(SystemExit) as usage:
         cli.main(["export", "--out", str(tmp_path)])  # which cases is required
     assert usage.value.code == 2
+
+
+@pytest.mark.parametrize("option, value", [("--workers", "0"), ("--workers", "-3"), ("--frames", "0"), ("--workers", "two")])
+def test_counts_below_one_are_refused_before_a_batch_is_made(tmp_path, capsys, option, value):
+    db = tmp_path / "cases.db"
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["scan", str(tmp_path), "--db", f"sqlite:///{db}", "--engine", "dask", option, value])
+    assert usage.value.code == 2
+    err = capsys.readouterr().err
+    assert option in err and ("at least 1" in err or "whole number" in err)
+    assert not db.exists()  # the store was not even opened: no empty batch left behind
+
+
+def test_a_failed_file_is_in_the_audit_trail_as_with_dask(scanned, astronaut_jpeg):
+    store = cases.open_store(f"sqlite:///{scanned['db']}")
+    (entry,) = [e for e in store.audit_trail() if e.action == "failed"]
+    broken = astronaut_jpeg[: len(astronaut_jpeg) // 3]
+    assert (entry.case_id, entry.analyst, entry.sha256) == (None, "Ann", hashlib.sha256(broken).hexdigest())
+    assert entry.new.startswith("broken.jpg: ") and "truncated" in entry.new  # base name and the error
+    store.close()
 
 
 def test_runs_as_a_module():
