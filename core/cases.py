@@ -28,7 +28,7 @@ from core import migrations
 
 __all__ = [
     "AGREEMENTS", "FINAL_VERDICTS", "UNLABELLED", "SORT_KEYS", "Batch", "Case", "CaseFilter", "CaseNotFound",
-    "CaseStore", "CaseSummary", "AuditEntry", "Heatmap", "Note", "Saved", "StoreError", "clean_analyst",
+    "CaseStore", "CaseSummary", "AuditEntry", "Heatmap", "LabelConflict", "Note", "Saved", "StoreError", "clean_analyst",
     "data_dir", "default_url", "make_engine", "open_store", "sqlite_url",
 ]
 
@@ -47,6 +47,22 @@ class StoreError(RuntimeError):
 
 class CaseNotFound(LookupError):
     """No case with that id (it may have been deleted)."""
+
+
+class LabelConflict(RuntimeError):
+    """The label changed after the analyst loaded it (another analyst saved first); nothing was
+    written. `current` is the case as it is now: show its label, then save again with
+    `expected_revision=current.label_revision` to replace it deliberately."""
+
+    def __init__(self, current: "Case", expected: int) -> None:
+        when = f" on {current.labelled_at:%Y-%m-%d %H:%M} UTC" if current.labelled_at else ""
+        super().__init__(
+            f"The label of case #{current.id} was changed by {current.labelled_by or 'another analyst'}{when} after "
+            f"you loaded it (revision {expected}, now {current.label_revision}). Look at the current label, then save "
+            "again to replace it."
+        )
+        self.current = current
+        self.expected = expected
 
 
 # ---------------------------------------------------------------- configuration
@@ -180,6 +196,7 @@ class CaseRow(_Base):
     label_confidence: Mapped[float | None] = mapped_column(Float)
     labelled_by: Mapped[str | None] = mapped_column(String(100))
     labelled_at: Mapped[datetime | None]
+    label_revision: Mapped[int] = mapped_column(Integer, default=0)  # +1 per label change (optimistic locking)
     forensics: Mapped[dict | None] = deferred(mapped_column(JSON))
 
 
@@ -323,6 +340,7 @@ class CaseSummary:
     label_confidence: float | None
     labelled_by: str | None
     labelled_at: datetime | None
+    label_revision: int  # +1 every time the label changes: what a label form was showing
 
     @property
     def disagrees(self) -> bool:
@@ -392,7 +410,7 @@ def _summary_fields(row: CaseRow) -> dict[str, Any]:
         "model_version": row.model_version, "created_at": _aware(row.created_at),
         "updated_at": _aware(row.updated_at), "created_by": row.created_by, "agreement": row.agreement,
         "final_verdict": row.final_verdict, "label_confidence": row.label_confidence,
-        "labelled_by": row.labelled_by, "labelled_at": _aware(row.labelled_at),
+        "labelled_by": row.labelled_by, "labelled_at": _aware(row.labelled_at), "label_revision": row.label_revision,
     }
 
 
@@ -713,9 +731,13 @@ class CaseStore:
         agreement: str | None = None,
         final_verdict: str | None = None,
         confidence: float | None = None,
+        expected_revision: int | None = None,
     ) -> Case:
         """Set the analyst's label; every changed field goes to the audit trail (old -> new).
-        Fields left at None are cleared, so the label is always the one the analyst last saw."""
+        Fields left at None are cleared, so the label is always the one the analyst last saw.
+        With `expected_revision` (the `label_revision` of the case the analyst was shown) a label
+        changed meanwhile by someone else is not overwritten: `LabelConflict` is raised instead.
+        Without it the last writer wins (scripts that own the label)."""
         if agreement not in (None, *AGREEMENTS):
             raise ValueError(f"agreement must be one of {AGREEMENTS} or None, not {agreement!r}.")
         if final_verdict not in (None, *FINAL_VERDICTS):
@@ -727,6 +749,8 @@ class CaseStore:
         with self._write() as session:
             with session.begin():
                 row = self._row(session, case_id, lock=True)  # concurrent labellers queue up here
+                if expected_revision is not None and row.label_revision != expected_revision:
+                    raise LabelConflict(self._case(session, row), expected_revision)
                 changed = {k: v for k, v in wanted.items() if getattr(row, k) != v}
                 for name, value in changed.items():
                     self._log(session, row, analyst, "label", name, getattr(row, name), value)
@@ -734,6 +758,7 @@ class CaseStore:
                 if changed:
                     row.labelled_by, row.labelled_at = analyst, _now()
                     row.updated_at = row.labelled_at
+                    row.label_revision += 1
                 return self._case(session, row)
 
     def add_note(self, case_id: int, analyst: str, text: str) -> Note:

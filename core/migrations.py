@@ -163,10 +163,17 @@ def _v3_forensics(conn: Connection) -> None:
     _add_column(conn, "cases", Column("forensics", JSON))
 
 
+def _v4_label_revision(conn: Connection) -> None:
+    """A revision counter per case label, so a label form saved over a label changed meanwhile is
+    refused instead of silently overwriting it (optimistic concurrency); existing cases start at 0."""
+    conn.execute(text("ALTER TABLE cases ADD COLUMN label_revision INTEGER NOT NULL DEFAULT 0"))
+
+
 STEPS: list[Step] = [
     (1, "initial schema: cases, batches, faces, heatmaps, media, notes, audit", _v1_initial),
     (2, "cases.labelled_by and cases.labelled_at", _v2_labelled_by),
     (3, "cases.forensics", _v3_forensics),
+    (4, "cases.label_revision", _v4_label_revision),
 ]
 HEAD = STEPS[-1][0]
 

@@ -9,8 +9,6 @@ from core.casework import stored_result
 MODEL_VERDICTS = ("FAKE", "INCONCLUSIVE", "REAL", "NO FACE")
 SORT_LABELS = {"created_at": "date analyzed", "updated_at": "last change", "file_name": "file name",
                "verdict": "model verdict", "score": "score", "model_version": "model version", "id": "case number"}
-NOT_SET = "not set"
-CONFIDENCES = [NOT_SET, *(f"{p}%" for p in range(50, 101, 10))]
 
 
 def _int_param(name: str) -> int | None:
@@ -97,28 +95,6 @@ def facts_ui(case: Case) -> None:
         right.image(case.thumbnail, caption="Thumbnail (stored)", width=320)
 
 
-def label_ui(store: CaseStore, case: Case, analyst: str) -> None:
-    """Agreement, final verdict and confidence; saving records every change in the audit trail."""
-    st.subheader("Analyst label")
-    with st.form(f"label-{case.id}"):
-        a, b, c = st.columns(3)
-        agreement = a.radio("Agreement with the model", [NOT_SET, *AGREEMENTS], horizontal=True,
-                            index=[NOT_SET, *AGREEMENTS].index(case.agreement or NOT_SET))
-        final = b.selectbox("Final verdict", [NOT_SET, *FINAL_VERDICTS],
-                            index=[NOT_SET, *FINAL_VERDICTS].index(case.final_verdict or NOT_SET))
-        shown = NOT_SET if case.label_confidence is None else f"{round(case.label_confidence * 100)}%"
-        confidence = c.select_slider("Your confidence", CONFIDENCES, value=shown if shown in CONFIDENCES else NOT_SET)
-        if st.form_submit_button("Save label", type="primary", disabled=not analyst):
-            store.label(case.id, analyst, agreement=None if agreement == NOT_SET else agreement,
-                        final_verdict=None if final == NOT_SET else final,
-                        confidence=None if confidence == NOT_SET else int(confidence[:-1]) / 100)
-            st.toast(f"Label of case #{case.id} saved.")
-            st.rerun()
-    if case.labelled_by:
-        st.caption(f"Last labelled by {ui.plain(case.labelled_by)} on {case.labelled_at:%Y-%m-%d %H:%M} UTC."
-                   + (" **The analyst disagrees with the model.**" if case.disagrees else ""))
-
-
 def notes_ui(store: CaseStore, case: Case, analyst: str) -> None:
     st.subheader("Notes")
     for note in case.notes:
@@ -196,7 +172,7 @@ except CaseNotFound as exc:
 st.divider()
 st.header(f"Case #{case.id}")
 result_ui(case)
-label_ui(store, case, analyst)
+ui.label_section(store, case, analyst)
 notes_ui(store, case, analyst)
 st.subheader("Audit trail")
 ui.history_section(case.history)

@@ -83,6 +83,45 @@ def test_label_changes_are_audited_old_to_new(store):
     assert len(unchanged.history) == len(case.history) and unchanged.labelled_by == "bob"
 
 
+def test_a_label_changed_meanwhile_is_not_overwritten(store):
+    case = store.save(sample_result(sha(9)), "a.jpg", "ann").case
+    assert case.label_revision == 0
+    shown = store.get(case.id)  # carol opens the label form ...
+    bob = store.label(case.id, "bob", agreement="agree", final_verdict="FAKE", expected_revision=shown.label_revision)
+    assert bob.label_revision == 1
+    with pytest.raises(cases.LabelConflict, match="changed by bob") as conflict:  # ... and saves after bob
+        store.label(case.id, "carol", agreement="disagree", expected_revision=shown.label_revision)
+    current = conflict.value.current
+    assert (current.agreement, current.final_verdict, current.labelled_by, current.label_revision) == ("agree", "FAKE", "bob", 1)
+    kept = store.get(case.id)
+    assert (kept.agreement, kept.labelled_by) == ("agree", "bob")  # nothing written, nothing audited
+    assert [h.analyst for h in kept.history if h.action == "label"] == ["bob", "bob"]
+    again = store.label(case.id, "carol", agreement="disagree", expected_revision=current.label_revision)  # deliberately
+    assert (again.agreement, again.final_verdict, again.labelled_by, again.label_revision) == ("disagree", None, "carol", 2)
+    same = store.label(case.id, "dan", agreement="disagree", expected_revision=2)  # no change: same revision
+    assert same.label_revision == 2 and same.labelled_by == "carol"
+
+
+def test_labels_saved_at_once_on_one_revision_let_exactly_one_win(store):
+    case_id = store.save(sample_result(sha(10)), "a.jpg", "ann").case.id
+    outcomes: list[str] = []
+
+    def save(who: str) -> None:
+        try:
+            store.label(case_id, who, agreement="disagree", final_verdict="REAL", expected_revision=0)
+            outcomes.append("saved")
+        except cases.LabelConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=save, args=(who,)) for who in ("ann", "bob", "carol", "dan")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "conflict", "conflict", "saved"]
+    assert store.get(case_id).label_revision == 1
+
+
 @pytest.mark.parametrize("kwargs", [{"agreement": "maybe"}, {"final_verdict": "fake"}, {"confidence": 1.5}])
 def test_label_refuses_bad_values(store, kwargs):
     case_id = store.save(sample_result(sha(5)), "a.jpg", "ann").case.id
@@ -317,12 +356,15 @@ def test_upgrade_keeps_the_cases_of_a_version_1_store(store_url):
             {**audit, "analyst": "ann", "at": now},
             {**audit, "analyst": "bob", "at": now + timedelta(minutes=5)},
         ])
-    assert migrations.upgrade(writer) == [2, 3]
+    assert migrations.upgrade(writer) == [2, 3, 4]
     store = cases.CaseStore(engine)
     case = store.get(1)
     assert (case.file_name, case.model_version, case.result) == ("old.jpg", "old-model", result)
     assert case.labelled_by == "bob" and case.labelled_at == now + timedelta(minutes=5)
     assert case.forensics is None  # added by version 3, empty for old cases
+    assert case.label_revision == 0  # added by version 4; the old label is kept and can be changed
+    relabelled = store.label(1, "carol", agreement="agree", expected_revision=0)
+    assert (relabelled.agreement, relabelled.label_revision) == ("agree", 1)
     assert migrations.upgrade(writer) == []  # idempotent
     store.close()
 

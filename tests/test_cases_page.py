@@ -142,6 +142,41 @@ def test_label_is_saved_with_its_audit_trail(seeded, store):
         ("agreement", None, "disagree"), ("final_verdict", None, "FAKE"), ("label_confidence", None, "0.8")]
 
 
+def _save_label(at: AppTest) -> None:
+    [b for b in at.button if b.label == "Save label"][0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def test_a_label_saved_meanwhile_is_shown_not_overwritten(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    store.label(seeded["real"], "Bob <b>", agreement="agree", final_verdict="REAL", expected_revision=0)  # Bob saves first
+    at.radio[0].set_value("disagree")
+    [s for s in at.selectbox if s.label == "Final verdict"][0].set_value("FAKE")
+    _save_label(at)
+    case = store.get(seeded["real"])
+    assert (case.agreement, case.final_verdict, case.labelled_by) == ("agree", "REAL", "Bob <b>")  # not overwritten
+    (notice,) = [w.value for w in at.warning if "Not saved" in w.value]
+    assert "Bob \\<b\\>" in notice and "agreement **agree**" in notice and "final verdict **REAL**" in notice
+    assert at.radio[0].value == "disagree"  # Carol's choices stay in the form
+    _save_label(at)  # saving again, knowing, replaces Bob's label
+    case = store.get(seeded["real"])
+    assert (case.agreement, case.final_verdict, case.labelled_by, case.label_revision) == ("disagree", "FAKE", "Carol", 2)
+    assert not [w for w in at.warning if "Not saved" in w.value]
+
+
+def test_the_current_label_can_be_loaded_instead(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    store.label(seeded["real"], "Bob", agreement="agree", expected_revision=0)
+    at.run()  # any rerun: the form keeps what Carol opened and says what changed
+    assert any("Bob changed this label" in i.value for i in at.info)
+    [b for b in at.button if b.label == "Load the current label"][0].click().run()
+    assert at.radio[0].value == "agree" and not any("changed this label" in i.value for i in at.info)
+    at.select_slider[0].set_value("90%")
+    _save_label(at)
+    case = store.get(seeded["real"])
+    assert (case.agreement, case.label_confidence, case.labelled_by) == ("agree", 0.9, "Carol")
+
+
 def test_note_is_added(seeded, store):
     at = cases_page("Carol", case=seeded["real"])
     at.text_area[0].set_value("Reverse image search: first seen 2019.")

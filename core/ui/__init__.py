@@ -19,7 +19,7 @@ from __future__ import annotations
 from core.ui.analysis import Analysis, image_upload, remembered, video_upload
 from core.ui.cases import (
     ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY, CaseSettings, batch_results_section, case_section, case_settings,
-    case_settings_sidebar, history_section, open_case_link, run_batch,
+    case_settings_sidebar, history_section, label_section, open_case_link, run_batch,
 )
 from core.ui.forensics import forensic_context, forensics_image_section, forensics_video_section, stored_forensics_section
 from core.ui.model_card import (
@@ -43,6 +43,6 @@ __all__ = [
     "forensic_context", "forensics_image_section", "forensics_video_section",
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "plain", "store_url", "get_store", "store_or_none",
     "store_or_stop", "CaseSettings", "case_settings_sidebar", "case_settings",
-    "open_case_link", "history_section", "case_section", "run_batch", "batch_results_section",
+    "open_case_link", "history_section", "label_section", "case_section", "run_batch", "batch_results_section",
     "stored_forensics_section",
 ]

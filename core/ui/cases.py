@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.analyze import AnalysisResult, Engine
-from core.cases import AuditEntry, Case, CaseNotFound, CaseStore
+from core.cases import AGREEMENTS, FINAL_VERDICTS, AuditEntry, Case, CaseNotFound, CaseStore, LabelConflict
 from core.casework import record, scan_bytes
 from core.media import MediaError
 from core.ui.analysis import Analysis
@@ -19,7 +19,7 @@ from core.ui.text import plain
 
 __all__ = [
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "CaseSettings", "case_settings_sidebar", "case_settings",
-    "open_case_link", "history_section", "case_section", "run_batch", "batch_results_section",
+    "open_case_link", "history_section", "label_section", "case_section", "run_batch", "batch_results_section",
 ]
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY = "analyst", "autosave", "keep_media"
 SAVED_KEY = "saved_cases"  # sha256 -> (case id, created in this session)
 BATCH_RUN_KEY = "batch_run"
 CASES_PAGE = "pages/cases.py"
+NOT_SET = "not set"
+CONFIDENCES = [NOT_SET, *(f"{p}%" for p in range(50, 101, 10))]
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,85 @@ def history_section(entries: list[AuditEntry]) -> None:
           "old": e.old or "", "new": e.new or ""} for e in entries],
         hide_index=True,
     )
+
+
+# -- the label form: it remembers the label revision it shows, so a label changed meanwhile by
+# another analyst is never overwritten silently (core.cases.LabelConflict).
+
+
+def _label_key(case_id: int, part: str) -> str:
+    return f"label-{case_id}-{part}"
+
+
+def _label_text(case: Case) -> str:
+    confidence = "not set" if case.label_confidence is None else f"{case.label_confidence:.0%}"
+    return (f"agreement **{case.agreement or 'not set'}**, final verdict **{case.final_verdict or 'not set'}**, "
+            f"confidence **{confidence}**")
+
+
+def _load_label(case: Case) -> None:
+    """Fill the form with the stored label and remember its revision (also a button's callback:
+    widget values can only be set before the widgets are drawn)."""
+    shown = NOT_SET if case.label_confidence is None else f"{round(case.label_confidence * 100)}%"
+    values = {"agreement": case.agreement or NOT_SET, "final": case.final_verdict or NOT_SET,
+              "confidence": shown if shown in CONFIDENCES else NOT_SET, "revision": case.label_revision}
+    for part, value in values.items():
+        st.session_state[_label_key(case.id, part)] = value
+    st.session_state.pop(_label_key(case.id, "conflict"), None)
+
+
+def _conflict_notice(case: Case) -> None:
+    """Why the form differs from the stored label, and a way back to it."""
+    conflict = st.session_state.get(_label_key(case.id, "conflict"))
+    if conflict:
+        st.warning(conflict, icon=":material/sync_problem:")
+    elif st.session_state[_label_key(case.id, "revision")] != case.label_revision:
+        when = f" on {case.labelled_at:%Y-%m-%d %H:%M} UTC" if case.labelled_at else ""
+        st.info(f"{plain(case.labelled_by or 'Another analyst')} changed this label{when} after you opened it; it is "
+                f"now {_label_text(case)}. The form still shows the label you opened.", icon=":material/sync:")
+    else:
+        return
+    st.button("Load the current label", key=_label_key(case.id, "reload"), on_click=_load_label, args=(case,))
+
+
+def _save_label(store: CaseStore, case_id: int, analyst: str, agreement: str, final: str, confidence: str) -> None:
+    try:
+        saved = store.label(case_id, analyst, agreement=None if agreement == NOT_SET else agreement,
+                            final_verdict=None if final == NOT_SET else final,
+                            confidence=None if confidence == NOT_SET else int(confidence[:-1]) / 100,
+                            expected_revision=st.session_state[_label_key(case_id, "revision")])
+    except LabelConflict as exc:  # keep the analyst's choices; the next save replaces the current label
+        current = exc.current
+        st.session_state[_label_key(case_id, "revision")] = current.label_revision
+        st.session_state[_label_key(case_id, "conflict")] = (
+            f"**Not saved:** {plain(current.labelled_by or 'another analyst')} changed this label while you were "
+            f"editing it; it is now {_label_text(current)}. Your choices are still in the form: *Save label* again "
+            "replaces the current label, *Load the current label* discards your choices.")
+        return
+    st.session_state[_label_key(case_id, "revision")] = saved.label_revision
+    st.session_state.pop(_label_key(case_id, "conflict"), None)
+    st.toast(f"Label of case #{case_id} saved.")
+
+
+def label_section(store: CaseStore, case: Case, analyst: str) -> None:
+    """Agreement, final verdict and confidence; saving records every change in the audit trail and
+    never silently replaces a label another analyst saved after this form was filled."""
+    st.subheader("Analyst label")
+    if _label_key(case.id, "agreement") not in st.session_state:  # first view (or the form was not drawn)
+        _load_label(case)
+    _conflict_notice(case)
+    with st.form(f"label-{case.id}"):
+        a, b, c = st.columns(3)
+        agreement = a.radio("Agreement with the model", [NOT_SET, *AGREEMENTS], horizontal=True,
+                            key=_label_key(case.id, "agreement"))
+        final = b.selectbox("Final verdict", [NOT_SET, *FINAL_VERDICTS], key=_label_key(case.id, "final"))
+        confidence = c.select_slider("Your confidence", CONFIDENCES, key=_label_key(case.id, "confidence"))
+        if st.form_submit_button("Save label", type="primary", disabled=not analyst):
+            _save_label(store, case.id, analyst, agreement, final, confidence)
+            st.rerun()
+    if case.labelled_by:
+        st.caption(f"Last labelled by {plain(case.labelled_by)} on {case.labelled_at:%Y-%m-%d %H:%M} UTC."
+                   + (" **The analyst disagrees with the model.**" if case.disagrees else ""))
 
 
 def _save(engine: Engine, store: CaseStore, upload: UploadedFile, result: AnalysisResult, settings: CaseSettings) -> None:
