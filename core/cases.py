@@ -27,8 +27,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_co
 from core import migrations
 
 __all__ = [
-    "AGREEMENTS", "FINAL_VERDICTS", "UNLABELLED", "SORT_KEYS", "Batch", "Case", "CaseFilter", "CaseNotFound",
-    "CaseStore", "CaseSummary", "AuditEntry", "Heatmap", "LabelConflict", "Note", "Saved", "StoreError", "clean_analyst",
+    "AGREEMENTS", "FINAL_VERDICTS", "UNLABELLED", "SORT_KEYS", "FREE_TEXT_FIELDS", "SCRUBBED", "Batch", "Case",
+    "CaseFilter", "CaseNotFound", "CaseStore", "CaseSummary", "AuditEntry", "Heatmap", "LabelConflict", "Note", "Saved",
+    "StoreError", "clean_analyst",
     "data_dir", "default_url", "make_engine", "open_store", "sqlite_url",
 ]
 
@@ -37,6 +38,8 @@ UNLABELLED = "unlabelled"  # filter value: cases nobody labelled yet
 FINAL_VERDICTS = ("REAL", "FAKE", "INCONCLUSIVE")
 LOOKUP_CHUNK = 500  # digests per IN (...) query: well under every backend's parameter limit
 BUSY_TIMEOUT_S = 30  # SQLite: how long a writer waits for another one before giving up
+FREE_TEXT_FIELDS = ("notes",)  # audit fields whose values are an analyst's own words (scrubbed on delete)
+SCRUBBED = "[text removed when the case was deleted]"
 APP_DIR_NAME = "deepfake-forensics"
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # git-ignored, never served by Streamlit
 
@@ -96,7 +99,8 @@ def default_url() -> str:
 
 def _sqlite_connect(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
-    for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_S * 1000}"):
+    # secure_delete: deleted and rewritten text is zeroed in the file, not left in free pages
+    for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_S * 1000}", "secure_delete=ON"):
         dbapi_connection.execute(f"PRAGMA {pragma}")
 
 
@@ -761,6 +765,17 @@ class CaseStore:
                     row.label_revision += 1
                 return self._case(session, row)
 
+    @staticmethod
+    def _scrub(session: Session, case_id: int) -> int:
+        """Replace the free text (FREE_TEXT_FIELDS) in a case's audit entries; returns how many."""
+        entries = list(session.scalars(
+            select(AuditRow).where(AuditRow.case_id == case_id, AuditRow.field.in_(FREE_TEXT_FIELDS))
+        ))
+        for entry in entries:
+            entry.old = None if entry.old is None else SCRUBBED
+            entry.new = None if entry.new is None else SCRUBBED
+        return len(entries)
+
     def add_note(self, case_id: int, analyst: str, text: str) -> Note:
         text = (text or "").strip()
         if not text:
@@ -775,13 +790,16 @@ class CaseStore:
         return Note(note.id, note.analyst, note.created_at, note.text)
 
     def delete(self, case_id: int, analyst: str, *, confirm: bool = False) -> None:
-        """Delete a case with its notes, heatmaps and kept media; its audit trail stays, with the
-        deletion recorded. Refused unless `confirm=True`: deleting is permanent."""
+        """Delete a case with its notes, heatmaps and kept media. Its audit trail stays (who, when,
+        what action), with the analysts' free text scrubbed from it and the deletion recorded.
+        Refused unless `confirm=True`: deleting is permanent."""
         if confirm is not True:
             raise ValueError(f"Deleting case #{case_id} is permanent: call again with confirm=True.")
         analyst = clean_analyst(analyst)
         with self._write() as session, session.begin():
             row = self._row(session, case_id, lock=True)
-            self._log(session, row, analyst, "delete", None, f"{row.file_name} ({row.verdict})", None)
+            scrubbed = self._scrub(session, case_id)
+            self._log(session, row, analyst, "delete", None, f"{row.file_name} ({row.verdict})",
+                      f"free text removed from {scrubbed} audit entr{'y' if scrubbed == 1 else 'ies'}")
             session.flush()
             session.execute(delete(CaseRow).where(CaseRow.id == case_id))  # the database cascades

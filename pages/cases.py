@@ -133,7 +133,8 @@ def result_ui(case: Case) -> None:
 def delete_ui(store: CaseStore, case: Case, analyst: str) -> None:
     with st.expander("Delete this case"):
         sure = st.checkbox(f"I understand that case #{case.id} is deleted permanently, with its notes, heatmaps and "
-                           "kept file; the audit trail keeps a record of the deletion.", key=f"delete-ok-{case.id}")
+                           "kept file; the audit trail keeps who did what when, without the note texts, and records "
+                           "the deletion.", key=f"delete-ok-{case.id}")
         if st.button("Delete case", type="primary", disabled=not (sure and analyst), key=f"delete-{case.id}"):
             store.delete(case.id, analyst, confirm=True)
             _set_param("case", None)

@@ -237,6 +237,51 @@ def test_delete_needs_confirmation_and_keeps_the_audit_trail(store):
     assert all(e.case_id is None for e in trail) and len(trail) == 3  # create, note, delete
 
 
+def _audit_texts(store: cases.CaseStore) -> list[str]:
+    with store.engine.connect() as conn:
+        return [v for row in conn.execute(text("SELECT old, new FROM audit")) for v in row if v]
+
+
+def test_delete_scrubs_free_text_from_the_audit_trail(store):
+    case_id = store.save(sample_result(sha(31)), "a.jpg", "ann").case.id
+    other = store.save(sample_result(sha(32)), "b.jpg", "ann").case.id
+    store.add_note(case_id, "ann", "source: my neighbour Jane, +1 555 0100")
+    store.label(case_id, "bob", agreement="disagree", final_verdict="REAL")
+    store.add_note(case_id, "bob", "second private remark")
+    store.add_note(other, "ann", "kept: this case is not deleted")
+    before = [(e.id, e.analyst, e.at, e.action, e.field) for e in store.get(case_id).history]
+    store.delete(case_id, "carol", confirm=True)
+    trail = sorted((e for e in store.audit_trail() if e.sha256 == sha(31)), key=lambda e: e.id)
+    assert [(e.id, e.analyst, e.at, e.action, e.field) for e in trail[:-1]] == before  # who, when, what stay
+    assert [e.new for e in trail if e.action == "note"] == [cases.SCRUBBED, cases.SCRUBBED]
+    assert [(e.field, e.new) for e in trail if e.action == "label"] == [("agreement", "disagree"), ("final_verdict", "REAL")]
+    deletion = trail[-1]
+    assert (deletion.action, deletion.analyst, deletion.old) == ("delete", "carol", "a.jpg (FAKE)")
+    assert "2 audit entries" in deletion.new
+    texts = " ".join(_audit_texts(store))
+    assert "Jane" not in texts and "private remark" not in texts
+    assert "kept: this case is not deleted" in texts and store.get(other).notes
+
+
+def test_deleted_note_text_is_not_left_in_the_sqlite_file(tmp_path):
+    store = cases.open_store(f"sqlite:///{tmp_path / 'cases.db'}")
+    marker = "zq-private-marker-7731"
+    case_id = store.save(sample_result(sha(33)), "a.jpg", "ann").case.id
+    store.add_note(case_id, "ann", f"witness {marker}" * 20)
+
+    def on_disk() -> bytes:
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return b"".join(p.read_bytes() for p in tmp_path.glob("cases.db*"))
+
+    assert marker.encode() in on_disk()  # the check below can see the text
+    with store.engine.connect() as conn:  # set by the store, whatever the SQLite build's default
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+    store.delete(case_id, "ann", confirm=True)
+    assert marker.encode() not in on_disk()  # secure_delete zeroes the freed and rewritten cells
+    store.close()
+
+
 def test_failure_mid_save_leaves_no_half_case(store, monkeypatch):
     def broken(*_args):
         raise RuntimeError("disk full")
