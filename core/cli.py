@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--engine", choices=("local", "dask"), default="local",
                       help="local: this process, file by file; dask: a Dask cluster (see docs/scale.md)")
     scan.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="with --engine dask: an existing cluster (default: a local one)")
-    scan.add_argument("--workers", type=_at_least_one, default=2, help="with --engine dask and no --scheduler: local worker processes")
+    scan.add_argument("--workers", type=_at_least_one, default=2,
+                      help="with --engine dask and no --scheduler: local worker processes")
     export = sub.add_parser("export", parents=[common], help="write reports of stored cases")
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--case", type=int, nargs="+", metavar="ID")
