@@ -266,4 +266,6 @@ def test_batch_upload_processes_every_file(store, astronaut_jpeg, no_face_png):
     assert list(rows["status"][:2]) == ["new case", "new case"] and rows["status"][2].startswith("failed:")
     (batch,) = store.batches()
     assert (batch.name, batch.case_count, batch.created_by) == ("Inbox <Monday>", 2, "Dana")
+    (failed,) = [e for e in store.audit_trail() if e.action == "failed"]  # as a command-line scan records it
+    assert failed.analyst == "Dana" and failed.new.startswith("broken.jpg: ") and failed.case_id is None
     assert any(link.label == "Open this batch on the Cases page" for link in at.get("page_link"))

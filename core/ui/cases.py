@@ -2,6 +2,7 @@
 Store errors (database down, disk full) become messages: an analysis is never lost to them."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -204,6 +205,16 @@ def case_section(engine: Engine, upload: UploadedFile, analysis: Analysis) -> No
         st.error(f"The case could not be saved: {exc}. The analysis above is unaffected; try again.", icon=":material/error:")
 
 
+def _failed(store: CaseStore, data: bytes, name: str, analyst: str, error: str) -> str:
+    """A batch row's status for a file that could not be analyzed, recorded in the audit trail as a
+    command-line scan records it (a store error there only goes to the log: the row says enough)."""
+    try:
+        store.log_failure(hashlib.sha256(data).hexdigest(), name, analyst, error)
+    except STORE_ERRORS:
+        log.exception("batch: recording a failed file failed")
+    return f"failed: {error}"
+
+
 def run_batch(store: CaseStore, uploads: list[UploadedFile], name: str, frames: int, settings: CaseSettings) -> int | None:
     """Analyze the uploads one by one into a new batch, with a progress bar; returns the batch id
     (None, with a message, when the batch cannot be made). The rows (file, status, verdict, case)
@@ -221,14 +232,15 @@ def run_batch(store: CaseStore, uploads: list[UploadedFile], name: str, frames: 
 
         step(0.0, "analyzing…")
         row = {"file": upload.name, "status": "", "verdict": "", "score": None, "case": None}
+        data = upload.getvalue()
         try:
-            saved = scan_bytes(store, get_engine, upload.getvalue(), upload.name, settings.analyst, batch_id=batch.id,
+            saved = scan_bytes(store, get_engine, data, upload.name, settings.analyst, batch_id=batch.id,
                                frames=frames, keep_media=settings.keep_media, limits=current_limits(), progress=step)
             case = saved.case
             row |= {"status": "new case" if saved.created else "already a case", "verdict": case.verdict,
                     "score": case.score, "case": case.id}
         except MediaError as exc:
-            row["status"] = f"failed: {exc}"
+            row["status"] = _failed(store, data, upload.name, settings.analyst, str(exc))
         except STORE_ERRORS as exc:
             log.exception("batch: saving failed")
             row["status"] = f"not saved: {exc}"
