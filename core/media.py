@@ -6,6 +6,7 @@ touches the disk. Every failure becomes a `MediaError` whose message is meant fo
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "MediaError", "Limits", "VideoInfo", "SampledFrame", "sniff_kind", "decode_image",
-    "probe_video", "sample_frames", "sample_times", "IMAGE_TYPES", "VIDEO_TYPES",
+    "probe_video", "sample_frames", "sample_times", "container_name", "IMAGE_TYPES", "VIDEO_TYPES",
 ]
+
+log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ("jpg", "jpeg", "png", "webp", "bmp")
 VIDEO_TYPES = ("mp4", "mov", "avi", "webm", "mkv")
@@ -116,10 +119,34 @@ def _open(source: Source) -> av.container.InputContainer:
     try:
         return av.open(target, mode="r", metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise MediaError(f"The video could not be opened; it may be corrupt or in an unsupported format ({exc}).") from None
+        log.info("av.open failed: %s", exc)  # FFmpeg's wording helps a developer, not the user
+        raise MediaError(f"The video could not be opened: the file may be damaged or in a format this tool does not read. {_CONVERT}") from None
 
 
-def _info(container: av.container.InputContainer) -> VideoInfo:
+_CONVERT = "Converting it to an H.264 MP4 usually helps, for example: ffmpeg -i input -c:v libx264 output.mp4"
+
+
+def _head(source: Source, size: int = 64) -> bytes:
+    if isinstance(source, bytes):
+        return source[:size]
+    with open(source, "rb") as fh:
+        return fh.read(size)
+
+
+def container_name(head: bytes) -> str | None:
+    """One container name from a file's first bytes (FFmpeg only says "mov,mp4,m4a,3gp,3g2,mj2")."""
+    if sniff_kind(head) != "video":
+        return None
+    if head[:4] == b"RIFF":
+        return "avi"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "webm" if b"webm" in head else "mkv"  # the EBML header names its DocType
+    if head[4:8] == b"ftyp" and head[8:12] == b"qt  ":
+        return "mov"
+    return "mp4"
+
+
+def _info(container: av.container.InputContainer, head: bytes = b"") -> VideoInfo:
     if not container.streams.video:
         raise MediaError("The file has no video stream.")
     stream = container.streams.video[0]
@@ -132,7 +159,8 @@ def _info(container: av.container.InputContainer) -> VideoInfo:
         duration = (stream.frames or 0) / fps
     frames = int(stream.frames or round(duration * fps))
     ctx = stream.codec_context
-    return VideoInfo(duration, fps, int(ctx.width or 0), int(ctx.height or 0), ctx.name or "unknown", frames, container.format.name)
+    name = container_name(head) or container.format.name.split(",")[0]
+    return VideoInfo(duration, fps, int(ctx.width or 0), int(ctx.height or 0), ctx.name or "unknown", frames, name)
 
 
 def probe_video(source: Source, limits: Limits = DEFAULT_LIMITS) -> VideoInfo:
@@ -142,7 +170,7 @@ def probe_video(source: Source, limits: Limits = DEFAULT_LIMITS) -> VideoInfo:
         if sniff_kind(source[:16]) != "video":
             raise MediaError("This is not an MP4, MOV, AVI, WebM or MKV video (the file content does not match).")
     with _open(source) as container:
-        info = _info(container)
+        info = _info(container, _head(source))
     _check_video(info, limits)
     return info
 
@@ -169,32 +197,64 @@ def sample_times(duration: float, count: int) -> list[float]:
 
 
 def sample_frames(source: Source, count: int, limits: Limits = DEFAULT_LIMITS) -> Iterator[SampledFrame]:
-    """Decode only the frames nearest `count` uniform timestamps, streaming: seek to the keyframe
-    before each target unless the target is reachable by decoding on from where we are."""
+    """The first frame at or after each of `count` uniform timestamps (`sample_times`; half a frame
+    of slack), streaming. Between targets the decoder skips frames nothing depends on, and it seeks
+    only when the keyframe before the next target is likely past the current position."""
     with _open(source) as container:
-        info = _info(container)
+        info = _info(container, _head(source))
         _check_video(info, limits)
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream.thread_type = "AUTO"  # frame threads: H.264 from phones and x264 has one slice per frame
         base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         try:
             # never more timestamps than frames: extra ones would only repeat frames
             times = sample_times(info.duration, min(count, info.frame_count))
-            yield from _decode_at(container, stream, base, info, times)
+            yield from _decode_at(_Reader(container, stream, base), info, times)
         except av.error.FFmpegError as exc:
-            raise MediaError(f"The video could not be decoded; its codec may be unsupported or the file corrupt ({exc}).") from None
+            log.warning("decoding the video failed: %s", exc)
+            raise MediaError(f"The video could not be decoded: its codec may be unsupported or the file damaged. {_CONVERT}") from None
 
 
-# Frames before a target decoded in full, plus one per decoder thread (packets already in flight keep
-# the old setting). Must cover the longest run of B-frames: x264 uses 3, 8 at its slowest presets;
-# a longer run could return the frame just after the target instead of the target itself.
-SKIP_MARGIN_FRAMES = 10
+class _Reader:
+    """Decoded frames from the current read position. A packet shown before `wanted` (in seconds)
+    is decoded with non-reference frames skipped: such a frame is never returned and no other frame
+    depends on it. The choice is made per packet, by its timestamp, so it is exact with any B-frame
+    order and any number of decoder threads."""
+
+    def __init__(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream, base: float) -> None:
+        self.container, self.stream, self.base = container, stream, base
+        self.time_base = float(stream.time_base)
+        self.wanted = 0.0
+
+    def seek(self, at: float) -> Iterator[av.VideoFrame]:
+        """Frames from the keyframe at or before `at` seconds (the decoder is flushed)."""
+        self.container.seek(int((self.base + at) / self.time_base), stream=self.stream, backward=True, any_frame=False)
+        return self.frames()
+
+    def frames(self) -> Iterator[av.VideoFrame]:
+        ctx = self.stream.codec_context
+        for packet in self.container.demux(self.stream):
+            early = packet.pts is not None and packet.pts * self.time_base - self.base < self.wanted
+            ctx.skip_frame = "NONREF" if early else "DEFAULT"
+            yield from packet.decode()
+
+    def keyframe_before(self, at: float) -> float | None:
+        """Time of the indexed keyframe at or before `at` (its decode time, which is never later than
+        its display time); None when the container has no index (some Matroska / WebM files)."""
+        entries = self.stream.index_entries
+        if not len(entries):
+            return None
+        i = entries.search_timestamp(int((self.base + at) / self.time_base), backward=True)
+        return entries[i].timestamp * self.time_base - self.base if i >= 0 else float("-inf")
+
+    def time(self, frame: av.VideoFrame, previous: float, fps: float) -> float:
+        return float(frame.pts * self.time_base) - self.base if frame.pts is not None else previous + 1 / fps
 
 
 class _GopTracker:
-    """Learns the longest keyframe interval seen while decoding, so seeking happens only when the
-    keyframe before the next target is likely past the current position (a one-keyframe video is
-    then never re-decoded from its start)."""
+    """Without an index: learns the longest keyframe interval seen while decoding, so seeking happens
+    only when the keyframe before the next target is likely past the current position (a
+    one-keyframe video is then never re-decoded from its start)."""
 
     def __init__(self, guess: float = 2.0) -> None:
         self.guess = guess  # seconds, used until two consecutive keyframes have been seen
@@ -214,37 +274,34 @@ class _GopTracker:
         return max(self.guess if self.longest is None else self.longest, still_open)
 
 
-def _skip_mode(ctx, fps: float, ahead: float) -> str:
-    """Skip non-reference frames only while the target is more than a margin ahead."""
-    margin = (SKIP_MARGIN_FRAMES + ctx.thread_count) / fps  # thread_count is known once the decoder is open
-    return "NONREF" if ahead > margin else "DEFAULT"
+def _keyframe_ahead(reader: _Reader, gop: _GopTracker, target: float, position: float) -> bool:
+    """Whether the keyframe before `target` lies after `position`: then seeking to it decodes less
+    than going on from here (phone video has a keyframe every 1-2 s, x264's default is 250 frames)."""
+    key = reader.keyframe_before(target)
+    if key is None:
+        return target - position > gop.length(position)
+    return key > position
 
 
-def _decode_at(container, stream, base: float, info: VideoInfo, times: list[float]) -> Iterator[SampledFrame]:
-    """The first frame at or after each target. Frames far before a target are decoded with
-    non-reference frames skipped (nothing depends on them), so the frames returned are the same."""
-    tb = float(stream.time_base)
-    ctx = stream.codec_context
+def _decode_at(reader: _Reader, info: VideoInfo, times: list[float]) -> Iterator[SampledFrame]:
+    """The first frame at or after each target, converted to RGB; no other frame is converted."""
     position = -1.0  # time of the last decoded frame
     frames = None
     gop = _GopTracker()
     for target in times:
-        if frames is None or target < position or target - position > gop.length(position):
-            container.seek(int((base + target) / tb), stream=stream, backward=True, any_frame=False)
-            frames = container.decode(stream)
+        reader.wanted = target - 0.5 / info.fps
+        if frames is None or target < position or _keyframe_ahead(reader, gop, target, position):
+            frames = reader.seek(target)
             gop.seeked()
-            ctx.skip_frame = "DEFAULT"  # where the seek lands is unknown until its first frame
-        else:
-            ctx.skip_frame = _skip_mode(ctx, info.fps, target - position)
         frame = None
         for frame in frames:
-            position = float(frame.pts * tb) - base if frame.pts is not None else position + 1 / info.fps
+            position = reader.time(frame, position, info.fps)
             if frame.key_frame:
                 gop.keyframe(position)
-            if position >= target - 0.5 / info.fps:
+            if position >= reader.wanted:
                 break
-            ctx.skip_frame = _skip_mode(ctx, info.fps, target - position)
         else:
             frames = None  # stream ended before the target: seek again next time
         if frame is not None:
             yield SampledFrame(int(round(position * info.fps)), position, frame.to_ndarray(format="rgb24"))
+

@@ -6,7 +6,9 @@ import pytest
 from conftest import encode_image, encode_video, garbage_video
 from PIL import Image
 
-from core.media import Limits, MediaError, decode_image, probe_video, sample_frames, sample_times, sniff_kind
+from core.media import (
+    Limits, MediaError, container_name, decode_image, probe_video, sample_frames, sample_times, sniff_kind,
+)
 
 
 @pytest.mark.parametrize("head, kind", [
@@ -58,14 +60,26 @@ def test_probe_reports_media_facts(two_face_video):
     info = probe_video(two_face_video)
     assert (info.width, info.height, info.codec) == (480, 240, "mpeg4")
     assert info.fps == pytest.approx(10) and info.duration == pytest.approx(2.0, abs=0.1)
-    assert info.frame_count == 20 and "mp4" in info.container
+    assert info.frame_count == 20 and info.container == "mp4"
 
 
-@pytest.mark.parametrize("fmt, codec", [("mov", "mpeg4"), ("avi", "mpeg4"), ("matroska", "mpeg4"), ("webm", "libvpx-vp9")])
-def test_other_containers_are_sniffed_and_probed(two_faces, fmt, codec):
+@pytest.mark.parametrize("fmt, codec, name", [
+    ("mov", "mpeg4", "mov"), ("avi", "mpeg4", "avi"), ("matroska", "mpeg4", "mkv"), ("webm", "libvpx-vp9", "webm"),
+])
+def test_other_containers_are_sniffed_and_probed(two_faces, fmt, codec, name):
     data = encode_video([two_faces] * 5, fmt, codec)
     assert sniff_kind(data[:16]) == "video"
-    assert probe_video(data).width == 480
+    info = probe_video(data)
+    assert info.width == 480 and info.container == name == container_name(data[:64])
+
+
+@pytest.mark.parametrize("fmt, codec", [("avi", "mpeg4"), ("matroska", "mpeg4"), ("webm", "libvpx-vp9")])
+def test_sampling_picks_the_same_frames_in_every_container(two_faces, fmt, codec):
+    moving = [np.roll(two_faces, shift=8 * i, axis=1) for i in range(20)]
+    reference = [(f.index, f.rgb) for f in sample_frames(encode_video(moving), 6)]
+    sampled = [(f.index, f.rgb) for f in sample_frames(encode_video(moving, fmt, codec), 6)]
+    assert [i for i, _ in sampled] == [i for i, _ in reference] == [2, 5, 8, 12, 15, 18]  # first frame at or after each target
+    assert all(a.shape == b.shape for (_, a), (_, b) in zip(sampled, reference))
 
 
 def test_one_frame_video_is_refused(one_frame_video):
@@ -76,8 +90,16 @@ def test_one_frame_video_is_refused(one_frame_video):
 def test_undecodable_stream_is_refused():
     data = garbage_video()
     probe_video(data)  # the container itself is valid
-    with pytest.raises(MediaError, match="could not be decoded"):
+    with pytest.raises(MediaError, match="could not be decoded") as caught:
         list(sample_frames(data, 8))
+    message = str(caught.value)
+    assert "Errno" not in message and "ffmpeg -i input" in message  # what to do, not FFmpeg's wording
+
+
+def test_unopenable_video_message_says_what_to_do():
+    with pytest.raises(MediaError, match="could not be opened") as caught:
+        probe_video(b"\0\0\0\x20ftypisom" + b"\xff" * 200)
+    assert "Errno" not in str(caught.value) and "H.264 MP4" in str(caught.value)
 
 
 def test_duration_limit(two_face_video):
