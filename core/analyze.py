@@ -13,7 +13,9 @@ import numpy as np
 import torch
 
 from core.faces import CROP_MARGIN, Face, FaceDetector, crop_face
-from core.media import DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, sample_frames
+from core.media import (
+    DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, read_ahead, sample_frames,
+)
 from core.model import WEIGHTS_DIR, Detector, load_detector
 
 __all__ = [
@@ -23,6 +25,9 @@ __all__ = [
 ]
 
 DEFAULT_VIDEO_FRAMES = 32
+# Faces per model call. Video faces are scored in whole batches while later frames are still being
+# decoded: the batches, and so the scores, are the same as in one call at the end.
+SCORE_BATCH = 8
 Progress = Callable[[float, str], None]
 
 
@@ -166,9 +171,12 @@ def _crop_faces(engine: Engine, frame: SampledFrame, faces: list[Face]) -> Frame
 
 def _score_faces(engine: Engine, frames: list[FrameResult]) -> None:
     """Score every cropped face of every frame in one batch."""
-    owners = [face for frame in frames for face in frame.faces if face.crop is not None]
-    probs = engine.detector.score([face.crop for face in owners])
-    for i, face in enumerate(owners):
+    _score(engine, [face for frame in frames for face in frame.faces if face.crop is not None])
+
+
+def _score(engine: Engine, faces: list[FaceResult]) -> None:
+    probs = engine.detector.score([face.crop for face in faces], batch_size=SCORE_BATCH)
+    for i, face in enumerate(faces):
         face.scores = {name: round(float(p[i]), 4) for name, p in probs.items()}
 
 
@@ -241,22 +249,29 @@ def analyze_video(
     """Sample `frame_count` frames uniformly over the whole video, score every face, aggregate."""
     t0 = time.perf_counter()
     info = probe_video(source, limits)
-    timings = {"decode_s": 0.0, "detect_s": 0.0, "model_s": 0.0}
+    timings = {"decode_s": 0.0, "detect_s": 0.0, "model_s": 0.0}  # decode_s: waiting for decoded frames
     frames: list[FrameResult] = []
-    clock = time.perf_counter()
+    unscored: list[FaceResult] = []
     planned = min(frame_count, info.frame_count)  # sample_frames never asks for more frames than exist
-    for i, frame in enumerate(sample_frames(source, frame_count, limits)):
+    clock = time.perf_counter()
+    for i, frame in enumerate(read_ahead(sample_frames(source, frame_count, limits))):
         t_decoded = time.perf_counter()
         timings["decode_s"] += t_decoded - clock
         frames.append(_crop_faces(engine, frame, engine.faces.detect(frame.rgb)))
+        unscored += [face for face in frames[-1].faces if face.crop is not None]
+        t_detected = time.perf_counter()
+        timings["detect_s"] += t_detected - t_decoded
+        while len(unscored) >= SCORE_BATCH:
+            _score(engine, unscored[:SCORE_BATCH])
+            del unscored[:SCORE_BATCH]
         clock = time.perf_counter()
-        timings["detect_s"] += clock - t_decoded
+        timings["model_s"] += clock - t_detected
         if progress:
             progress(min(1.0, (i + 1) / planned), f"Frame {i + 1} of {planned}")
     if not frames:
         raise MediaError("No frame of the video could be decoded; the file may be corrupt or its codec unsupported.")
-    _score_faces(engine, frames)
-    timings["model_s"] = time.perf_counter() - clock
+    _score(engine, unscored)
+    timings["model_s"] += time.perf_counter() - clock
     timings["total_s"] = time.perf_counter() - t0
     assign_tracks(frames)
     verdict, scores = _summarize(engine, frames, aggregate_frames)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import io
 import logging
+import queue
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, TypeVar
 
 import av
 import numpy as np
@@ -18,7 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "MediaError", "Limits", "VideoInfo", "SampledFrame", "sniff_kind", "decode_image",
-    "probe_video", "sample_frames", "sample_times", "container_name", "IMAGE_TYPES", "VIDEO_TYPES",
+    "probe_video", "sample_frames", "sample_times", "container_name", "read_ahead", "IMAGE_TYPES", "VIDEO_TYPES",
 ]
 
 log = logging.getLogger(__name__)
@@ -305,3 +307,50 @@ def _decode_at(reader: _Reader, info: VideoInfo, times: list[float]) -> Iterator
         if frame is not None:
             yield SampledFrame(int(round(position * info.fps)), position, frame.to_ndarray(format="rgb24"))
 
+
+T = TypeVar("T")
+
+
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """`items` produced by a background thread at most `depth` ahead of the caller, so decoding
+    (FFmpeg runs without the GIL) overlaps face detection and the model. Memory stays bounded;
+    an error in the thread is raised here; stopping early stops the thread and closes `items`."""
+    ready: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():  # a timeout, so a caller that stopped reading never blocks the thread
+            try:
+                ready.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except Exception as exc:  # noqa: BLE001 - handed over, raised in the caller's thread
+            put((end, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator: releases its container here, in the thread that ran it
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if item is end:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
