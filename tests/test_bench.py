@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from core.analyze import THREADS_ENV, torch_threads
-from core.bench import Row, Stat, compose, format_table, make_clip, rounds, streamlit_rows, summarize
+from core.bench import Row, Stat, compose, format_table, keyframe_interval, make_clip, rounds, streamlit_rows, summarize
 from core.bench import _segment_frames
 from core.faces import FaceDetector, crop_face
 from core.media import probe_video, sample_frames, sample_times
@@ -80,6 +80,7 @@ def test_clip_has_the_requested_size_fps_and_duration(tmp_path, keyint):
     with av.open(str(clip)) as container:
         keyframes = sum(packet.is_keyframe for packet in container.demux(video=0) if packet.size)
     assert keyframes == (1 if keyint == 250 else 6)
+    assert keyframe_interval(clip) == pytest.approx(2.0 / keyframes)
 
 
 def test_composed_images_hold_the_requested_faces():
@@ -100,7 +101,8 @@ EXPECTED_ROWS = {
     "image.decode", "image.detect_1face", "image.detect_5faces", "model.forward_b1", "model.forward_batched",
     "gradcam.per_face", "analyze_image.1face", "analyze_image.1face_gradcam", "analyze_image.5faces",
     "analyze_image.5faces_gradcam", "video.end_to_end", "video.decode_seek", "video.detect", "video.model",
-    "video.decode_floor", "video.ours_over_floor", "cold.import", "cold.load_model", "cold.streamlit_server", "cold.streamlit_first_page",
+    "video.decode_floor", "video.ours_over_floor", "video.phone_end_to_end", "video.phone_decode_floor",
+    "cold.import", "cold.load_model", "cold.streamlit_server", "cold.streamlit_first_page",
     "memory.peak_rss",
 }
 
