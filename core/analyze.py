@@ -133,8 +133,8 @@ class AnalysisResult:
 
 
 def aggregate_frames(frame_scores: Iterable[float | None], trim: float = 0.1) -> float | None:
-    """Video score: per frame the most suspicious face, then a mean over frames with the top and
-    bottom `trim` fraction dropped, so one odd frame neither convicts nor clears a video."""
+    """One branch's video score: per frame the most suspicious face, then a mean over frames with the
+    top and bottom `trim` fraction dropped, so one odd frame neither convicts nor clears a video."""
     values = np.sort([s for s in frame_scores if s is not None])
     if values.size == 0:
         return None
@@ -181,15 +181,17 @@ def _score(engine: Engine, faces: list[FaceResult]) -> None:
 
 
 def _summarize(engine: Engine, frames: list[FrameResult], per_frame: Callable) -> tuple[Verdict, dict[str, float]]:
-    names = [*engine.detector.branches, "fused"]
+    """Each branch's score over faces and frames, then the fused score: the strongest branch.
+    Fusing after aggregating matters for video: a per-frame max of two noisy branches would lift
+    every real video a little; for one image both orders give the same value."""
     branch_scores = {}
-    for name in names:
+    for name in engine.detector.branches:
         value = per_frame([max((f.scores[name] for f in fr.faces if f.scores), default=None) for fr in frames])
         if value is not None:
             branch_scores[name] = round(value, 4)
-    family = None
-    if branch_scores:
-        family = max(engine.detector.branches, key=lambda n: branch_scores.get(n, -1.0))
+    family = max(branch_scores, key=branch_scores.get) if branch_scores else None
+    if family is not None:
+        branch_scores["fused"] = branch_scores[family]
     verdict = decide(branch_scores.get("fused"), family, engine.detector.thresholds, engine.detector.trained)
     return verdict, branch_scores
 

@@ -55,7 +55,10 @@ def test_video_analysis(engine, two_face_video):
     times = [frame.time for frame in result.frames]
     assert times == sorted(times)
     assert result.verdict.label in LABELS - {"NO FACE"}
-    assert result.branch_scores["fused"] == pytest.approx(aggregate_frames(f.score for f in result.frames), abs=1e-4)
+    per_branch = [aggregate_frames(max(face.scores[n] for face in frame.faces) for frame in result.frames)
+                  for n in engine.detector.branches]
+    assert result.branch_scores["fused"] == pytest.approx(max(per_branch), abs=1e-4)
+    check_scores(result.branch_scores, engine.detector.branches)
 
 
 def test_aggregate_frames_is_a_trimmed_mean_of_frame_maxima():
