@@ -20,7 +20,7 @@ from core.model import WEIGHTS_DIR, Detector, load_detector
 
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
-    "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "decide",
+    "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "branch_scores_of", "decide",
     "DEFAULT_VIDEO_FRAMES", "file_digest", "assign_tracks", "THREADS_ENV", "torch_threads",
 ]
 
@@ -180,20 +180,24 @@ def _score(engine: Engine, faces: list[FaceResult]) -> None:
         face.scores = {name: round(float(p[i]), 4) for name, p in probs.items()}
 
 
-def _summarize(engine: Engine, frames: list[FrameResult], per_frame: Callable) -> tuple[Verdict, dict[str, float]]:
-    """Each branch's score over faces and frames, then the fused score: the strongest branch.
-    Fusing after aggregating matters for video: a per-frame max of two noisy branches would lift
-    every real video a little; for one image both orders give the same value."""
-    branch_scores = {}
-    for name in engine.detector.branches:
+def branch_scores_of(frames: list[FrameResult], branches: Iterable[str], per_frame: Callable) -> dict[str, float]:
+    """Each branch's score over faces and frames (`per_frame` reduces the per-frame maxima), then
+    the fused score: the strongest branch. Fusing after aggregating matters for video: a per-frame
+    max of two noisy branches would lift every real video a little; for one image both agree."""
+    scores = {}
+    for name in branches:
         value = per_frame([max((f.scores[name] for f in fr.faces if f.scores), default=None) for fr in frames])
         if value is not None:
-            branch_scores[name] = round(value, 4)
-    family = max(branch_scores, key=branch_scores.get) if branch_scores else None
-    if family is not None:
-        branch_scores["fused"] = branch_scores[family]
-    verdict = decide(branch_scores.get("fused"), family, engine.detector.thresholds, engine.detector.trained)
-    return verdict, branch_scores
+            scores[name] = round(value, 4)
+    if scores:
+        scores["fused"] = max(scores.values())
+    return scores
+
+
+def _summarize(engine: Engine, frames: list[FrameResult], per_frame: Callable) -> tuple[Verdict, dict[str, float]]:
+    scores = branch_scores_of(frames, engine.detector.branches, per_frame)
+    family = max(engine.detector.branches, key=lambda n: scores.get(n, -1.0)) if scores else None
+    return decide(scores.get("fused"), family, engine.detector.thresholds, engine.detector.trained), scores
 
 
 def _whole_image(engine: Engine, rgb: np.ndarray) -> dict[str, float]:

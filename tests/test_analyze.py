@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.analyze import aggregate_frames, analyze_image, analyze_image_bytes, analyze_video, decide
+from core.analyze import (FaceResult, FrameResult, aggregate_frames, analyze_image, analyze_image_bytes, analyze_video,
+                          branch_scores_of, decide)
 from core.explain import gradcam, overlay
 from core.model import BranchConfig, Detector, create_branch, to_tensor
 
@@ -55,10 +56,27 @@ def test_video_analysis(engine, two_face_video):
     times = [frame.time for frame in result.frames]
     assert times == sorted(times)
     assert result.verdict.label in LABELS - {"NO FACE"}
-    per_branch = [aggregate_frames(max(face.scores[n] for face in frame.faces) for frame in result.frames)
-                  for n in engine.detector.branches]
-    assert result.branch_scores["fused"] == pytest.approx(max(per_branch), abs=1e-4)
     check_scores(result.branch_scores, engine.detector.branches)
+
+
+def frame(index: int, *faces: dict[str, float] | None) -> FrameResult:
+    """A scored frame: one FaceResult per dict of branch scores (None: a face too small to judge)."""
+    scored = [None if s is None else {**s, "fused": max(s.values())} for s in faces]
+    return FrameResult(index, float(index), [FaceResult((0, 0, 10, 10), 0.9, s is None, scores=s) for s in scored])
+
+
+def test_video_fuses_after_aggregating_each_branch():
+    # branches take turns being high: each frame's max is 0.8, yet neither branch is high over the video
+    frames = [frame(i, {"blend": 0.8 if i % 2 else 0.2, "synthetic": 0.2 if i % 2 else 0.8}) for i in range(10)]
+    scores = branch_scores_of(frames, ("blend", "synthetic"), aggregate_frames)
+    assert scores == {"blend": pytest.approx(0.5), "synthetic": pytest.approx(0.5), "fused": pytest.approx(0.5)}
+    assert aggregate_frames(f.score for f in frames) == pytest.approx(0.8)  # what a per-frame fusion would give
+
+
+def test_branch_scores_take_the_most_suspicious_face_and_skip_unjudged_frames():
+    frames = [frame(0, {"blend": 0.1, "synthetic": 0.3}, {"blend": 0.7, "synthetic": 0.2}, None), frame(1, None), frame(2)]
+    assert branch_scores_of(frames, ("blend", "synthetic"), lambda values: values[0]) == {"blend": 0.7, "synthetic": 0.3, "fused": 0.7}
+    assert branch_scores_of([frame(0, None)], ("blend",), aggregate_frames) == {}
 
 
 def test_aggregate_frames_is_a_trimmed_mean_of_frame_maxima():
