@@ -9,6 +9,7 @@ Configuration and the JSON schema are documented in docs/cases.md.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from sqlalchemy import (
     and_, create_engine, delete, event, exists, func, or_, select,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column
 
 from core import migrations
@@ -29,7 +30,7 @@ from core import migrations
 __all__ = [
     "AGREEMENTS", "FINAL_VERDICTS", "UNLABELLED", "SORT_KEYS", "FREE_TEXT_FIELDS", "SCRUBBED", "Batch", "Case",
     "CaseFilter", "CaseNotFound", "CaseStore", "CaseSummary", "AuditEntry", "Heatmap", "LabelConflict", "Note", "Saved",
-    "StoreError", "clean_analyst",
+    "STORE_ERRORS", "StoreError", "clean_analyst", "on_utc",
     "data_dir", "default_url", "make_engine", "open_store", "sqlite_url",
 ]
 
@@ -38,14 +39,22 @@ UNLABELLED = "unlabelled"  # filter value: cases nobody labelled yet
 FINAL_VERDICTS = ("REAL", "FAKE", "INCONCLUSIVE")
 LOOKUP_CHUNK = 500  # digests per IN (...) query: well under every backend's parameter limit
 BUSY_TIMEOUT_S = 30  # SQLite: how long a writer waits for another one before giving up
+CHECKPOINT_WAIT_S = 2.0  # SQLite: how long a post-delete checkpoint waits for readers (per attempt)
 FREE_TEXT_FIELDS = ("notes",)  # audit fields whose values are an analyst's own words (scrubbed on delete)
 SCRUBBED = "[text removed when the case was deleted]"
 APP_DIR_NAME = "deepfake-forensics"
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"  # git-ignored, never served by Streamlit
 
+log = logging.getLogger(__name__)
+
 
 class StoreError(RuntimeError):
     """The store cannot be opened or used; the message says how to fix it."""
+
+
+# What a store call can raise when the database itself fails (down, locked, disk full, wrong schema).
+# str() of a SQLAlchemyError holds the SQL and its parameters (file names): log it, never show it.
+STORE_ERRORS = (StoreError, migrations.SchemaError, SQLAlchemyError)
 
 
 class CaseNotFound(LookupError):
@@ -58,9 +67,9 @@ class LabelConflict(RuntimeError):
     `expected_revision=current.label_revision` to replace it deliberately."""
 
     def __init__(self, current: "Case", expected: int) -> None:
-        when = f" on {current.labelled_at:%Y-%m-%d %H:%M} UTC" if current.labelled_at else ""
         super().__init__(
-            f"The label of case #{current.id} was changed by {current.labelled_by or 'another analyst'}{when} after "
+            f"The label of case #{current.id} was changed by {current.labelled_by or 'another analyst'}"
+            f"{on_utc(current.labelled_at)} after "
             f"you loaded it (revision {expected}, now {current.label_revision}). Look at the current label, then save "
             "again to replace it."
         )
@@ -147,6 +156,11 @@ def clean_analyst(name: str) -> str:
     if not cleaned:
         raise ValueError("An analyst name is required: enter your name (in the app, in the sidebar).")
     return cleaned
+
+
+def on_utc(at: datetime | None) -> str:
+    """" on YYYY-MM-DD HH:MM UTC" (to the minute), or "" when there is no time: how messages date a change."""
+    return f" on {at:%Y-%m-%d %H:%M} UTC" if at else ""
 
 
 def _now() -> datetime:
@@ -792,6 +806,7 @@ class CaseStore:
     def delete(self, case_id: int, analyst: str, *, confirm: bool = False) -> None:
         """Delete a case with its notes, heatmaps and kept media. Its audit trail stays (who, when,
         what action), with the analysts' free text scrubbed from it and the deletion recorded.
+        On SQLite the write-ahead log is then checkpointed (best effort, see `_checkpoint`).
         Refused unless `confirm=True`: deleting is permanent."""
         if confirm is not True:
             raise ValueError(f"Deleting case #{case_id} is permanent: call again with confirm=True.")
@@ -803,3 +818,32 @@ class CaseStore:
                       f"free text removed from {scrubbed} audit entr{'y' if scrubbed == 1 else 'ies'}")
             session.flush()
             session.execute(delete(CaseRow).where(CaseRow.id == case_id))  # the database cascades
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """SQLite: copy the write-ahead log into the database file and empty it, so that text just
+        deleted does not linger in cases.db-wal (secure_delete zeroes the database file only, the
+        log keeps the earlier page images until a checkpoint). Best effort: a reader still on an
+        older snapshot blocks it; it is retried once, then logged."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        for attempt in (1, 2):
+            try:
+                busy, frames, copied = self._checkpoint_once()
+            except OperationalError:  # the delete is committed: a failed clean-up must not undo that
+                log.exception("checkpoint after a delete failed; the log is emptied by a later checkpoint")
+                return
+            if not busy and frames == copied:
+                return
+            log.warning("checkpoint after a delete blocked by a reader (attempt %d of 2: %d of %d log frames "
+                        "copied); deleted text stays in %s-wal until the next checkpoint", attempt, copied, frames,
+                        self.engine.url.database)
+
+    def _checkpoint_once(self) -> tuple[int, int, int]:
+        """PRAGMA wal_checkpoint(TRUNCATE): (busy, log frames, frames copied), waiting CHECKPOINT_WAIT_S for readers."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={int(CHECKPOINT_WAIT_S * 1000)}")
+            try:
+                return tuple(conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one())
+            finally:  # the connection goes back to the pool: writers wait the full time again
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -100,6 +102,11 @@ def test_a_label_changed_meanwhile_is_not_overwritten(store):
     assert (again.agreement, again.final_verdict, again.labelled_by, again.label_revision) == ("disagree", None, "carol", 2)
     same = store.label(case.id, "dan", agreement="disagree", expected_revision=2)  # no change: same revision
     assert same.label_revision == 2 and same.labelled_by == "carol"
+
+
+def test_changes_are_dated_to_the_minute_in_utc():
+    assert cases.on_utc(datetime(2024, 5, 6, 7, 8, 59, tzinfo=timezone.utc)) == " on 2024-05-06 07:08 UTC"
+    assert cases.on_utc(None) == ""
 
 
 def test_labels_saved_at_once_on_one_revision_let_exactly_one_win(store):
@@ -263,22 +270,43 @@ def test_delete_scrubs_free_text_from_the_audit_trail(store):
     assert "kept: this case is not deleted" in texts and store.get(other).notes
 
 
-def test_deleted_note_text_is_not_left_in_the_sqlite_file(tmp_path):
+def _sqlite_files(folder: Path) -> bytes:
+    """The database and its write-ahead log as the store left them (no checkpoint of our own)."""
+    return b"".join(p.read_bytes() for p in folder.glob("cases.db*"))
+
+
+def test_deleted_note_text_is_not_left_in_the_sqlite_files(tmp_path):
     store = cases.open_store(f"sqlite:///{tmp_path / 'cases.db'}")
     marker = "zq-private-marker-7731"
     case_id = store.save(sample_result(sha(33)), "a.jpg", "ann").case.id
     store.add_note(case_id, "ann", f"witness {marker}" * 20)
-
-    def on_disk() -> bytes:
-        with store.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        return b"".join(p.read_bytes() for p in tmp_path.glob("cases.db*"))
-
-    assert marker.encode() in on_disk()  # the check below can see the text
+    assert marker.encode() in _sqlite_files(tmp_path)  # the check below can see the text (in cases.db-wal)
     with store.engine.connect() as conn:  # set by the store, whatever the SQLite build's default
         assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
     store.delete(case_id, "ann", confirm=True)
-    assert marker.encode() not in on_disk()  # secure_delete zeroes the freed and rewritten cells
+    assert marker.encode() not in _sqlite_files(tmp_path)  # zeroed in cases.db, and the log was emptied
+    store.close()
+
+
+def test_a_reader_blocking_the_checkpoint_is_logged_and_the_delete_stands(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(cases, "CHECKPOINT_WAIT_S", 0.05)
+    store = cases.open_store(f"sqlite:///{tmp_path / 'cases.db'}")
+    case_id = store.save(sample_result(sha(34)), "a.jpg", "ann").case.id
+    store.add_note(case_id, "ann", "private remark")
+    reader = sqlite3.connect(tmp_path / "cases.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM cases").fetchall()  # holds a snapshot from before the delete
+    with caplog.at_level(logging.WARNING, logger="core.cases"):
+        store.delete(case_id, "ann", confirm=True)
+    blocked = [r.getMessage() for r in caplog.records if "blocked by a reader" in r.getMessage()]
+    assert len(blocked) == 2 and "attempt 2 of 2" in blocked[1]  # tried, retried once, then logged
+    with pytest.raises(cases.CaseNotFound):
+        store.get(case_id)
+    reader.rollback()
+    reader.close()
+    store.add_note(store.save(sample_result(sha(35)), "b.jpg", "ann").case.id, "ann", "later")
+    store.delete(store.find(sha(35)).id, "ann", confirm=True)  # with no reader left, the log is emptied again
+    assert b"private remark" not in _sqlite_files(tmp_path)
     store.close()
 
 
