@@ -95,17 +95,6 @@ def facts_ui(case: Case) -> None:
         right.image(case.thumbnail, caption="Thumbnail (stored)", width=320)
 
 
-def notes_ui(store: CaseStore, case: Case, analyst: str) -> None:
-    st.subheader("Notes")
-    for note in case.notes:
-        st.markdown(f"**{ui.plain(note.analyst)}**, {note.created_at:%Y-%m-%d %H:%M} UTC  \n{ui.plain(note.text)}")
-    with st.form(f"note-{case.id}", clear_on_submit=True):
-        text = st.text_area("New note", max_chars=5000, placeholder="What you checked, what you found")
-        if st.form_submit_button("Add note", disabled=not analyst) and text.strip():
-            store.add_note(case.id, analyst, text)
-            st.rerun()
-
-
 def result_ui(case: Case) -> None:
     """The stored result with the analyze pages' own sections: verdict, charts, stored heatmaps."""
     result = stored_result(case.result)
@@ -128,18 +117,6 @@ def result_ui(case: Case) -> None:
             heat.image(h.overlay_png, caption=f"Grad-CAM, {h.branch} branch", width="stretch")
             text.markdown(f"**Frame {h.frame_index}, face {h.face_index + 1}**, fused score {h.score:.3f}")
     ui.stored_forensics_section(case.forensics)
-
-
-def delete_ui(store: CaseStore, case: Case, analyst: str) -> None:
-    with st.expander("Delete this case"):
-        sure = st.checkbox(f"I understand that case #{case.id} is deleted permanently, with its notes, heatmaps and "
-                           "kept file; the audit trail keeps who did what when, without the note texts, and records "
-                           "the deletion.", key=f"delete-ok-{case.id}")
-        if st.button("Delete case", type="primary", disabled=not (sure and analyst), key=f"delete-{case.id}"):
-            store.delete(case.id, analyst, confirm=True)
-            _set_param("case", None)
-            st.toast(f"Case #{case.id} deleted.")
-            st.rerun()
 
 
 store = ui.store_or_stop()
@@ -174,7 +151,7 @@ st.divider()
 st.header(f"Case #{case.id}")
 result_ui(case)
 ui.label_section(store, case, analyst)
-notes_ui(store, case, analyst)
+ui.notes_section(store, case, analyst)
 st.subheader("Audit trail")
 ui.history_section(case.history)
 st.subheader("Export")
@@ -182,5 +159,5 @@ exports_ui(lambda: [store.get(case.id)], f"case-{case.id}", "case")
 if case.has_media:
     st.download_button("Original file", lambda: store.media(case.id), case.file_name, key="case-media",
                        icon=":material/download:")
-delete_ui(store, case, analyst)
+ui.delete_section(store, case, analyst)
 st.caption(f"{report.DISCLAIMER} Stored results are shown as saved (model {case.model_version}); nothing is re-analyzed.")

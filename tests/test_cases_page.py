@@ -1,16 +1,21 @@
 """The Cases and Batch pages and the save-after-analysis section, through streamlit.testing.v1.AppTest."""
 from __future__ import annotations
 
+import hashlib
 import io
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 from PIL import Image
+from sqlalchemy.exc import OperationalError
 from streamlit.testing.v1 import AppTest
 
 from core import cases
 from core.ui import ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY
+from core.ui.text import STORE_TROUBLE
 from store_fixtures import sample_result, sha
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +23,20 @@ APP = str(ROOT / "streamlit_app.py")
 CASES = str(ROOT / "pages" / "cases.py")
 TIMEOUT = 180  # the first run through the app loads the detector; CI machines are busy
 HOSTILE = "evil [link](javascript:alert(1)) <b>bold.jpg"  # no slash: it stays one file name
+SECRET = "jane_doe_private.jpg"  # a parameter of the failing SQL: it must never reach the page
+
+
+def _locked(*_args, **_kwargs):
+    """A store call failing as SQLAlchemy reports it: the message quotes the SQL and its parameters."""
+    raise OperationalError("INSERT INTO audit (new) VALUES (?)", (SECRET,), sqlite3.OperationalError("database is locked"))
+
+
+def _gone(*_args, **_kwargs):
+    raise cases.CaseNotFound("Case #1 does not exist (it may have been deleted).")
+
+
+def _shown(at: AppTest) -> str:
+    return " ".join(e.value for kind in (at.error, at.warning, at.info, at.markdown) for e in kind)
 
 
 def _image(fmt: str, value: int = 120) -> bytes:
@@ -184,6 +203,47 @@ def test_note_is_added(seeded, store):
     assert [n.text for n in store.get(seeded["real"]).notes] == ["Reverse image search: first seen 2019."]
 
 
+@pytest.mark.parametrize("failure, message", [(_locked, f"{STORE_TROUBLE}. Nothing was changed; try again"),
+                                              (_gone, "this case no longer exists")], ids=["store error", "deleted"])
+def test_a_failed_label_note_or_delete_is_a_plain_message(seeded, store, monkeypatch, failure, message):
+    for method in ("label", "add_note", "delete"):
+        monkeypatch.setattr(cases.CaseStore, method, failure)
+    at = cases_page("Carol", case=seeded["real"])
+    at.radio[0].set_value("disagree")
+    _save_label(at)
+    assert any(e.value.startswith(f"The label could not be saved: {message}") for e in at.error)
+    assert at.radio[0].value == "disagree"  # the analyst's choices stay for another try
+    at.text_area[0].set_value("Seen on a forum in 2019.")
+    [b for b in at.button if b.label == "Add note"][0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any(e.value.startswith(f"The note could not be saved: {message}") for e in at.error)
+    assert at.text_area[0].value == "Seen on a forum in 2019."  # not lost
+    at.checkbox(key=f"delete-ok-{seeded['real']}").check().run()
+    [b for b in at.button if b.label == "Delete case"][0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any(e.value.startswith(f"Case #{seeded['real']} could not be deleted: {message}") for e in at.error)
+    assert SECRET not in _shown(at) and "INSERT" not in _shown(at)
+    monkeypatch.undo()
+    assert store.get(seeded["real"]).agreement is None and at.query_params["case"] == str(seeded["real"])
+
+
+def test_a_saved_note_empties_the_box(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    at.text_area[0].set_value("First seen in 2019")
+    [b for b in at.button if b.label == "Add note"][0].click().run()
+    assert at.text_area[0].value == "" and "First seen in 2019" in _shown(at)  # listed at once
+
+
+def test_an_unreachable_store_does_not_show_its_sql(store, monkeypatch):
+    import core.ui.resources
+
+    monkeypatch.setattr(core.ui.resources, "get_store", _locked)
+    at = AppTest.from_file(CASES, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning]
+    assert warning == f"The case store is unavailable, so nothing can be saved: {STORE_TROUBLE}"
+
+
 def test_without_a_name_nothing_can_be_changed(seeded):
     at = cases_page(case=seeded["real"])
     buttons = {b.label: b.disabled for b in at.button}
@@ -245,6 +305,19 @@ def test_analysis_is_saved_once_and_known_on_reupload(store, engine, astronaut_j
     assert any(link.label == f"Open case #{case.id}" for link in again.get("page_link"))
 
 
+def test_a_store_error_while_saving_the_analysis_does_not_show_its_sql(store, astronaut_jpeg, monkeypatch):
+    import core.ui.cases
+
+    monkeypatch.setattr(core.ui.cases, "record", _locked)
+    at = app("pages/analyze_image.py")
+    at.file_uploader[0].upload(SECRET, astronaut_jpeg, "image/jpeg").run()
+    assert not at.exception, [e.message for e in at.exception]
+    (error,) = [e.value for e in at.error if "could not be saved" in e.value]
+    assert error == f"The case could not be saved: {STORE_TROUBLE}. The analysis above is unaffected; try again."
+    banners = [b.value for kind in (at.error, at.warning, at.info, at.success) for b in kind]
+    assert any(text.startswith("### ") for text in banners)  # the analysis itself is shown
+
+
 def test_without_autosave_a_button_saves(store, astronaut_jpeg):
     at = app("pages/analyze_image.py", autosave=False)
     at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()
@@ -258,14 +331,44 @@ def test_batch_upload_processes_every_file(store, astronaut_jpeg, no_face_png):
     at.text_input(key="batch-name").set_value("Inbox <Monday>")
     uploader = at.file_uploader[0]
     uploader.upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").upload("shapes.png", no_face_png, "image/png")
-    uploader.upload("broken.jpg", astronaut_jpeg[:200], "image/jpeg").run()
+    uploader.upload(HOSTILE, astronaut_jpeg[:200], "image/jpeg").run()
     [b for b in at.button if b.label.startswith("Analyze 3 file(s)")][0].click().run()
     assert not at.exception, [e.message for e in at.exception]
     rows = at.dataframe[0].value
-    assert list(rows["file"]) == ["astronaut.jpg", "shapes.png", "broken.jpg"]
+    assert list(rows["file"]) == ["astronaut.jpg", "shapes.png", HOSTILE]  # a table cell: shown as typed
     assert list(rows["status"][:2]) == ["new case", "new case"] and rows["status"][2].startswith("failed:")
     (batch,) = store.batches()
     assert (batch.name, batch.case_count, batch.created_by) == ("Inbox <Monday>", 2, "Dana")
     (failed,) = [e for e in store.audit_trail() if e.action == "failed"]  # as a command-line scan records it
-    assert failed.analyst == "Dana" and failed.new.startswith("broken.jpg: ") and failed.case_id is None
+    assert failed.analyst == "Dana" and failed.new.startswith(f"{HOSTILE}: ") and failed.case_id is None
     assert any(link.label == "Open this batch on the Cases page" for link in at.get("page_link"))
+
+
+def test_a_batch_goes_on_after_an_unexpected_error_and_keeps_its_rows_when_stopped(store, monkeypatch):
+    import core.ui.cases
+
+    def scan(store, _engine, data, name, analyst, *, batch_id, progress, **_options):
+        progress(0.5, "scoring faces…")
+        if name == "crash.png":
+            raise RuntimeError("a model bug")
+        if name == HOSTILE:
+            st.stop()  # as when the analyst clicks elsewhere mid-file: the bar keeps its text
+        return store.save(sample_result(hashlib.sha256(data).hexdigest()), name, analyst, batch_id=batch_id)
+
+    monkeypatch.setattr(core.ui.cases, "scan_bytes", scan)
+    at = app("pages/batch.py")
+    uploader = at.file_uploader[0]
+    for n, name in enumerate(["first.png", "crash.png", HOSTILE, "never.png"]):
+        uploader.upload(name, _image("PNG", n), "image/png")
+    at.run()
+    [b for b in at.button if b.label.startswith("Analyze 4 file(s)")][0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    (bar,) = at.get("progress")
+    assert bar.proto.text.startswith("evil \\[link\\]\\(javascript:alert\\(1\\)\\) \\<b\\>bold\\.jpg (3 of 4)")
+    at.run()  # the next run shows the files done before the stop
+    rows = at.dataframe[0].value
+    assert list(rows["file"]) == ["first.png", "crash.png"]
+    assert list(rows["status"]) == ["new case", "failed: unexpected error (details in the server log)"]
+    assert any("stopped after 2 of 4" in w.value for w in at.warning)
+    (failed,) = [e for e in store.audit_trail() if e.action == "failed"]  # audited like a bad file
+    assert failed.new.startswith("crash.png: unexpected error") and "model bug" not in failed.new

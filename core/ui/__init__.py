@@ -1,13 +1,14 @@
 """The app's only Streamlit glue: the shared engine and store, guarded analysis, and the page sections.
 
 Pages read top to bottom: widgets, a guard, one `*_upload` call, then one `ui.*_section` call per
-section. Pages use the names re-exported here (`from core import ui`); the modules hold them by topic:
+section. Pages use the names re-exported here (`from core import ui`), which are only the ones the
+pages, streamlit_app.py and the tests use; the modules hold them by topic:
 
 - `resources`: the cached engine and case store (`st.cache_resource`), the media limits
 - `analysis`: upload -> analysis, kept per upload in session_state
 - `results`: verdict, faces with Grad-CAM, media facts, timeline, details
 - `forensics`: the forensic context and views
-- `cases`: the analyst's name, saving cases, history, batches
+- `cases`: the analyst's name, saving cases, label, notes, delete, history, batches
 - `model_card`: the sidebar's model facts, the model card and evaluation documents
 - `text`: shared wording and escaping of untrusted text
 
@@ -16,18 +17,16 @@ Nothing outside this package imports Streamlit (tests/test_core_imports.py).
 """
 from __future__ import annotations
 
-from core.ui.analysis import Analysis, image_upload, remembered, video_upload
+from core.ui.analysis import image_upload, video_upload
 from core.ui.cases import (
-    ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY, CaseSettings, batch_results_section, case_section, case_settings,
-    case_settings_sidebar, history_section, label_section, open_case_link, run_batch,
+    ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY, batch_results_section, case_section, case_settings,
+    case_settings_sidebar, delete_section, history_section, label_section, notes_section, run_batch,
 )
-from core.ui.forensics import forensic_context, forensics_image_section, forensics_video_section, stored_forensics_section
+from core.ui.forensics import forensics_image_section, forensics_video_section, stored_forensics_section
 from core.ui.model_card import (
     document_section, evaluation_report, metadata_section, model_card_text, nested_headings, sidebar,
 )
-from core.ui.resources import (
-    LIMITS_KEY, current_limits, engine_or_stop, get_engine, get_store, store_or_none, store_or_stop, store_url,
-)
+from core.ui.resources import LIMITS_KEY, current_limits, engine_or_stop, store_or_stop
 from core.ui.results import (
     boxed_image_section, details_section, face_chart_section, faces_section, media_facts_section, no_face_section,
     timeline_section, untrained_warning, verdict_section,
@@ -35,14 +34,12 @@ from core.ui.results import (
 from core.ui.text import ETHICS_TEXT, HEATMAP_HELP, LIMITS_TEXT, STORAGE_TEXT, UNTRAINED_TEXT, plain
 
 __all__ = [
-    "get_engine", "engine_or_stop", "current_limits", "LIMITS_KEY", "Analysis", "image_upload", "video_upload",
-    "remembered", "sidebar", "untrained_warning", "verdict_section", "boxed_image_section", "no_face_section",
-    "face_chart_section", "faces_section", "media_facts_section", "timeline_section", "details_section",
-    "model_card_text", "evaluation_report", "nested_headings", "document_section", "metadata_section", "LIMITS_TEXT",
-    "ETHICS_TEXT", "STORAGE_TEXT", "HEATMAP_HELP", "UNTRAINED_TEXT",
-    "forensic_context", "forensics_image_section", "forensics_video_section",
-    "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "plain", "store_url", "get_store", "store_or_none",
-    "store_or_stop", "CaseSettings", "case_settings_sidebar", "case_settings",
-    "open_case_link", "history_section", "label_section", "case_section", "run_batch", "batch_results_section",
-    "stored_forensics_section",
+    "engine_or_stop", "current_limits", "LIMITS_KEY", "store_or_stop", "image_upload", "video_upload", "sidebar",
+    "untrained_warning", "verdict_section", "boxed_image_section", "no_face_section", "face_chart_section",
+    "faces_section", "media_facts_section", "timeline_section", "details_section", "model_card_text",
+    "evaluation_report", "nested_headings", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT",
+    "STORAGE_TEXT", "HEATMAP_HELP", "UNTRAINED_TEXT", "plain", "forensics_image_section", "forensics_video_section",
+    "stored_forensics_section", "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "case_settings_sidebar",
+    "case_settings", "history_section", "label_section", "notes_section", "delete_section", "case_section",
+    "run_batch", "batch_results_section",
 ]

@@ -5,22 +5,26 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core.analyze import AnalysisResult, Engine
-from core.cases import AGREEMENTS, FINAL_VERDICTS, AuditEntry, Case, CaseNotFound, CaseStore, LabelConflict
+from core.cases import (
+    AGREEMENTS, FINAL_VERDICTS, STORE_ERRORS, AuditEntry, Case, CaseNotFound, CaseStore, LabelConflict, on_utc,
+)
 from core.casework import record, scan_bytes
 from core.media import MediaError
 from core.ui.analysis import Analysis
 from core.ui.forensics import forensic_context
-from core.ui.resources import STORE_ERRORS, current_limits, get_engine, store_or_none
-from core.ui.text import plain
+from core.ui.resources import current_limits, get_engine, store_or_none
+from core.ui.text import STORE_TROUBLE, plain
 
 __all__ = [
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "CaseSettings", "case_settings_sidebar", "case_settings",
-    "open_case_link", "history_section", "label_section", "case_section", "run_batch", "batch_results_section",
+    "open_case_link", "history_section", "label_section", "notes_section", "delete_section", "case_section",
+    "run_batch", "batch_results_section",
 ]
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,7 @@ SAVED_KEY = "saved_cases"  # sha256 -> (case id, created in this session)
 BATCH_RUN_KEY = "batch_run"
 CASES_PAGE = "pages/cases.py"
 NOT_SET = "not set"
+UNEXPECTED = "unexpected error (details in the server log)"  # a batch file's failure that is not the file's fault
 CONFIDENCES = [NOT_SET, *(f"{p}%" for p in range(50, 101, 10))]
 
 
@@ -64,6 +69,15 @@ def open_case_link(case_id: int, label: str | None = None) -> None:
                  query_params={"case": str(case_id)})
 
 
+def _write_failed(exc: Exception, failed: str) -> str:
+    """The message for a label, note or delete the store did not take (`failed` says which, as
+    "The note could not be saved"); the error itself, which may quote SQL, goes to the log only."""
+    log.exception("%s", failed)
+    if isinstance(exc, CaseNotFound):
+        return f"{failed}: this case no longer exists (another analyst may have deleted it). Reload the page."
+    return f"{failed}: {STORE_TROUBLE}. Nothing was changed; try again."
+
+
 def history_section(entries: list[AuditEntry]) -> None:
     """The audit trail as a table: who, when, what (old -> new)."""
     st.dataframe(
@@ -81,16 +95,20 @@ def _label_key(case_id: int, part: str) -> str:
     return f"label-{case_id}-{part}"
 
 
+def _confidence_text(confidence: float | None) -> str:
+    """A stored confidence as the form's slider shows it ("80%")."""
+    return NOT_SET if confidence is None else f"{round(confidence * 100)}%"
+
+
 def _label_text(case: Case) -> str:
-    confidence = "not set" if case.label_confidence is None else f"{case.label_confidence:.0%}"
-    return (f"agreement **{case.agreement or 'not set'}**, final verdict **{case.final_verdict or 'not set'}**, "
-            f"confidence **{confidence}**")
+    return (f"agreement **{case.agreement or NOT_SET}**, final verdict **{case.final_verdict or NOT_SET}**, "
+            f"confidence **{_confidence_text(case.label_confidence)}**")
 
 
 def _load_label(case: Case) -> None:
     """Fill the form with the stored label and remember its revision (also a button's callback:
     widget values can only be set before the widgets are drawn)."""
-    shown = NOT_SET if case.label_confidence is None else f"{round(case.label_confidence * 100)}%"
+    shown = _confidence_text(case.label_confidence)
     values = {"agreement": case.agreement or NOT_SET, "final": case.final_verdict or NOT_SET,
               "confidence": shown if shown in CONFIDENCES else NOT_SET, "revision": case.label_revision}
     for part, value in values.items():
@@ -104,15 +122,17 @@ def _conflict_notice(case: Case) -> None:
     if conflict:
         st.warning(conflict, icon=":material/sync_problem:")
     elif st.session_state[_label_key(case.id, "revision")] != case.label_revision:
-        when = f" on {case.labelled_at:%Y-%m-%d %H:%M} UTC" if case.labelled_at else ""
-        st.info(f"{plain(case.labelled_by or 'Another analyst')} changed this label{when} after you opened it; it is "
+        st.info(f"{plain(case.labelled_by or 'Another analyst')} changed this label{on_utc(case.labelled_at)} after "
+                f"you opened it; it is "
                 f"now {_label_text(case)}. The form still shows the label you opened.", icon=":material/sync:")
     else:
         return
     st.button("Load the current label", key=_label_key(case.id, "reload"), on_click=_load_label, args=(case,))
 
 
-def _save_label(store: CaseStore, case_id: int, analyst: str, agreement: str, final: str, confidence: str) -> None:
+def _save_label(store: CaseStore, case_id: int, analyst: str, agreement: str, final: str, confidence: str) -> bool:
+    """Save the form's label; False (with a message in the form) when the store failed: the form is
+    then left as it is, with the analyst's choices, for another try."""
     try:
         saved = store.label(case_id, analyst, agreement=None if agreement == NOT_SET else agreement,
                             final_verdict=None if final == NOT_SET else final,
@@ -125,10 +145,15 @@ def _save_label(store: CaseStore, case_id: int, analyst: str, agreement: str, fi
             f"**Not saved:** {plain(current.labelled_by or 'another analyst')} changed this label while you were "
             f"editing it; it is now {_label_text(current)}. Your choices are still in the form: *Save label* again "
             "replaces the current label, *Load the current label* discards your choices.")
-        return
+        return True
+    except (CaseNotFound, *STORE_ERRORS) as exc:
+        st.error(_write_failed(exc, "The label could not be saved") + " Your choices are still in the form.",
+                 icon=":material/error:")
+        return False
     st.session_state[_label_key(case_id, "revision")] = saved.label_revision
     st.session_state.pop(_label_key(case_id, "conflict"), None)
     st.toast(f"Label of case #{case_id} saved.")
+    return True
 
 
 def label_section(store: CaseStore, case: Case, analyst: str) -> None:
@@ -144,12 +169,62 @@ def label_section(store: CaseStore, case: Case, analyst: str) -> None:
                             key=_label_key(case.id, "agreement"))
         final = b.selectbox("Final verdict", [NOT_SET, *FINAL_VERDICTS], key=_label_key(case.id, "final"))
         confidence = c.select_slider("Your confidence", CONFIDENCES, key=_label_key(case.id, "confidence"))
-        if st.form_submit_button("Save label", type="primary", disabled=not analyst):
-            _save_label(store, case.id, analyst, agreement, final, confidence)
+        saving = st.form_submit_button("Save label", type="primary", disabled=not analyst)
+        if saving and _save_label(store, case.id, analyst, agreement, final, confidence):
             st.rerun()
     if case.labelled_by:
-        st.caption(f"Last labelled by {plain(case.labelled_by)} on {case.labelled_at:%Y-%m-%d %H:%M} UTC."
+        st.caption(f"Last labelled by {plain(case.labelled_by)}{on_utc(case.labelled_at)}."
                    + (" **The analyst disagrees with the model.**" if case.disagrees else ""))
+
+
+def _note_key(case_id: int, part: str) -> str:
+    return f"note-{case_id}-{part}"
+
+
+def _add_note(store: CaseStore, case_id: int, analyst: str) -> None:
+    """The *Add note* callback (it runs before the page is drawn again): the new note is listed at
+    once, and the text box is emptied only when the note was saved."""
+    text = st.session_state[_note_key(case_id, "text")]
+    if not text.strip():
+        return
+    try:
+        store.add_note(case_id, analyst, text)
+    except (CaseNotFound, *STORE_ERRORS) as exc:
+        st.session_state[_note_key(case_id, "error")] = _write_failed(exc, "The note could not be saved") + (
+            " Your text is still in the box.")
+        return
+    st.session_state[_note_key(case_id, "text")] = ""
+
+
+def notes_section(store: CaseStore, case: Case, analyst: str) -> None:
+    """The case's notes, oldest first, and a box to add one (recorded in the audit trail)."""
+    st.subheader("Notes")
+    for note in case.notes:
+        st.markdown(f"**{plain(note.analyst)}**, {note.created_at:%Y-%m-%d %H:%M} UTC  \n{plain(note.text)}")
+    failed = st.session_state.pop(_note_key(case.id, "error"), None)
+    if failed:
+        st.error(failed, icon=":material/error:")
+    with st.form(f"note-{case.id}"):
+        st.text_area("New note", max_chars=5000, placeholder="What you checked, what you found",
+                     key=_note_key(case.id, "text"))
+        st.form_submit_button("Add note", disabled=not analyst, on_click=_add_note, args=(store, case.id, analyst))
+
+
+def delete_section(store: CaseStore, case: Case, analyst: str) -> None:
+    """Deleting the case, behind a confirmation box; the page then shows no case."""
+    with st.expander("Delete this case"):
+        sure = st.checkbox(f"I understand that case #{case.id} is deleted permanently, with its notes, heatmaps and "
+                           "kept file; the audit trail keeps who did what when, without the note texts, and records "
+                           "the deletion.", key=f"delete-ok-{case.id}")
+        if st.button("Delete case", type="primary", disabled=not (sure and analyst), key=f"delete-{case.id}"):
+            try:
+                store.delete(case.id, analyst, confirm=True)
+            except (CaseNotFound, *STORE_ERRORS) as exc:
+                st.error(_write_failed(exc, f"Case #{case.id} could not be deleted"), icon=":material/error:")
+                return
+            st.query_params.pop("case", None)
+            st.toast(f"Case #{case.id} deleted.")
+            st.rerun()
 
 
 def _save(engine: Engine, store: CaseStore, upload: UploadedFile, result: AnalysisResult, settings: CaseSettings) -> None:
@@ -160,7 +235,7 @@ def _save(engine: Engine, store: CaseStore, upload: UploadedFile, result: Analys
 
 def _known_notice(case: Case) -> None:
     label = f"; analyst verdict **{case.final_verdict}**" if case.final_verdict else "; not labelled yet"
-    st.info(f"**This file was analyzed before**: case #{case.id}, first on {case.created_at:%Y-%m-%d %H:%M} UTC "
+    st.info(f"**This file was analyzed before**: case #{case.id}, first{on_utc(case.created_at)} "
             f"by {plain(case.created_by)} (model {plain(case.model_version)}, verdict **{case.verdict}**){label}. "
             "The result below is a fresh analysis; the stored case is unchanged.", icon=":material/history:")
     with st.expander(f"History of case #{case.id}"):
@@ -200,9 +275,10 @@ def case_section(engine: Engine, upload: UploadedFile, analysis: Analysis) -> No
     except CaseNotFound:  # deleted meanwhile on the Cases page
         st.session_state.get(SAVED_KEY, {}).pop(result.sha256, None)
         st.info("The case of this file was deleted; reload the file to save it again.")
-    except STORE_ERRORS as exc:
+    except STORE_ERRORS:
         log.exception("saving the case failed")
-        st.error(f"The case could not be saved: {exc}. The analysis above is unaffected; try again.", icon=":material/error:")
+        st.error(f"The case could not be saved: {STORE_TROUBLE}. The analysis above is unaffected; try again.",
+                 icon=":material/error:")
 
 
 def _failed(store: CaseStore, data: bytes, name: str, analyst: str, error: str) -> str:
@@ -215,38 +291,53 @@ def _failed(store: CaseStore, data: bytes, name: str, analyst: str, error: str) 
     return f"failed: {error}"
 
 
+def _batch_row(store: CaseStore, batch_id: int, upload: UploadedFile, frames: int, settings: CaseSettings,
+               progress: Callable[[float, str], None]) -> dict:
+    """One file of a batch analyzed and saved: its row (file, status, verdict, score, case). Whatever
+    goes wrong stays in this row, so the other files are still analyzed."""
+    row = {"file": upload.name, "status": "", "verdict": "", "score": None, "case": None}
+    data = upload.getvalue()
+    try:
+        saved = scan_bytes(store, get_engine, data, upload.name, settings.analyst, batch_id=batch_id,
+                           frames=frames, keep_media=settings.keep_media, limits=current_limits(), progress=progress)
+    except MediaError as exc:  # the file's own fault; its message says what is wrong with it
+        row["status"] = _failed(store, data, upload.name, settings.analyst, str(exc))
+    except STORE_ERRORS:
+        log.exception("batch: saving %s failed", upload.name)
+        row["status"] = f"not saved: {STORE_TROUBLE}; run the batch again"
+    except Exception:  # a model or decoder bug: this file fails (audited), the batch goes on
+        log.exception("batch: analyzing %s failed", upload.name)
+        row["status"] = _failed(store, data, upload.name, settings.analyst, UNEXPECTED)
+    else:
+        case = saved.case
+        row |= {"status": "new case" if saved.created else "already a case", "verdict": case.verdict,
+                "score": case.score, "case": case.id}
+    return row
+
+
 def run_batch(store: CaseStore, uploads: list[UploadedFile], name: str, frames: int, settings: CaseSettings) -> int | None:
     """Analyze the uploads one by one into a new batch, with a progress bar; returns the batch id
     (None, with a message, when the batch cannot be made). The rows (file, status, verdict, case)
-    stay in the session for `batch_results_section`."""
+    go into the session as each file is done, for `batch_results_section`: a run stopped midway
+    (the analyst clicked elsewhere) still shows the files it finished."""
     try:
         batch = store.create_batch(name, settings.analyst)
     except (ValueError, *STORE_ERRORS) as exc:
-        st.error(f"The batch could not be created: {exc}", icon=":material/error:")
+        log.exception("batch: creating the batch failed")
+        reason = plain(exc) if isinstance(exc, ValueError) else STORE_TROUBLE  # a bad name is the analyst's to fix
+        st.error(f"The batch could not be created: {reason}", icon=":material/error:")
         return None
     bar = st.progress(0.0, text="Starting…")
-    rows = []
+    rows: list[dict] = []
+    st.session_state[BATCH_RUN_KEY] = {"batch_id": batch.id, "name": batch.name, "rows": rows, "files": len(uploads)}
     for i, upload in enumerate(uploads):
         def step(fraction: float, text: str, i: int = i, upload: UploadedFile = upload) -> None:
-            bar.progress(min(1.0, (i + fraction) / len(uploads)), text=f"{upload.name} ({i + 1} of {len(uploads)}): {text}")
+            bar.progress(min(1.0, (i + fraction) / len(uploads)),
+                         text=f"{plain(upload.name)} ({i + 1} of {len(uploads)}): {text}")
 
         step(0.0, "analyzing…")
-        row = {"file": upload.name, "status": "", "verdict": "", "score": None, "case": None}
-        data = upload.getvalue()
-        try:
-            saved = scan_bytes(store, get_engine, data, upload.name, settings.analyst, batch_id=batch.id,
-                               frames=frames, keep_media=settings.keep_media, limits=current_limits(), progress=step)
-            case = saved.case
-            row |= {"status": "new case" if saved.created else "already a case", "verdict": case.verdict,
-                    "score": case.score, "case": case.id}
-        except MediaError as exc:
-            row["status"] = _failed(store, data, upload.name, settings.analyst, str(exc))
-        except STORE_ERRORS as exc:
-            log.exception("batch: saving failed")
-            row["status"] = f"not saved: {exc}"
-        rows.append(row)
+        rows.append(_batch_row(store, batch.id, upload, frames, settings, step))  # the session holds this list
     bar.progress(1.0, text=f"Done: {len(uploads)} file(s).")
-    st.session_state[BATCH_RUN_KEY] = {"batch_id": batch.id, "name": batch.name, "rows": rows}
     return batch.id
 
 
@@ -256,6 +347,10 @@ def batch_results_section() -> None:
     if not run:
         return
     st.subheader(f"Batch #{run['batch_id']}: {plain(run['name'])}")
+    if len(run["rows"]) < run["files"]:
+        st.warning(f"The run stopped after {len(run['rows'])} of {run['files']} file(s); the others were not "
+                   "analyzed. Run the batch again for them (files already done keep their cases).",
+                   icon=":material/warning:")
     st.dataframe(run["rows"], hide_index=True, column_config={
         "score": st.column_config.NumberColumn(format="%.3f"), "case": st.column_config.NumberColumn(format="#%d")})
     st.page_link(CASES_PAGE, label="Open this batch on the Cases page", icon=":material/folder_open:",

@@ -9,22 +9,21 @@ import os
 from pathlib import Path
 
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
 
 from core.analyze import Engine, load_engine
-from core.cases import CaseStore, StoreError, default_url, open_store, sqlite_url
+from core.cases import STORE_ERRORS, CaseStore, StoreError, default_url, open_store, sqlite_url
 from core.media import Limits
 from core.migrations import SchemaError
+from core.ui.text import STORE_TROUBLE, plain
 
 __all__ = [
-    "LIMITS_KEY", "STORE_ERRORS", "get_engine", "engine_or_stop", "current_limits", "store_url", "get_store",
+    "LIMITS_KEY", "get_engine", "engine_or_stop", "current_limits", "store_url", "get_store",
     "store_or_none", "store_or_stop",
 ]
 
 log = logging.getLogger(__name__)
 
 LIMITS_KEY = "media_limits"  # session_state override of the media limits (tests lower them)
-STORE_ERRORS = (StoreError, SchemaError, SQLAlchemyError)
 
 
 @st.cache_resource(show_spinner="Loading the detector (once per server)…")
@@ -84,7 +83,9 @@ def store_or_none() -> CaseStore | None:
         return get_store(store_url())
     except STORE_ERRORS as exc:
         log.exception("case store unavailable")
-        st.warning(f"The case store is unavailable, so nothing can be saved: {exc}", icon=":material/database:")
+        # our own errors say how to fix the setup; any other database error may quote SQL
+        reason = plain(exc) if isinstance(exc, (StoreError, SchemaError)) else STORE_TROUBLE
+        st.warning(f"The case store is unavailable, so nothing can be saved: {reason}", icon=":material/database:")
         return None
 
 

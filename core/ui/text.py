@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["FAMILY_TEXT", "UNTRAINED_TEXT", "LIMITS_TEXT", "STORAGE_TEXT", "ETHICS_TEXT", "HEATMAP_HELP", "plain"]
+__all__ = [
+    "FAMILY_TEXT", "UNTRAINED_TEXT", "LIMITS_TEXT", "STORAGE_TEXT", "ETHICS_TEXT", "HEATMAP_HELP", "STORE_TROUBLE",
+    "plain",
+]
 
 FAMILY_TEXT = {
     "blend": "face-swap / splice evidence (blending boundaries)",
@@ -27,6 +30,8 @@ ETHICS_TEXT = (
     "alone: corroborate with provenance, the source, and other forensic checks. Uploaded files are analyzed "
     "in memory. " + STORAGE_TEXT
 )
+# All a user sees of a database error: its text holds the SQL and its parameters (file names).
+STORE_TROUBLE = "the case store reported an error (the details are in the server log)"
 HEATMAP_HELP = (
     "How to read the heatmap: red marks the regions whose features most raised this branch's "
     "'manipulated' score (Grad-CAM on the last feature map, so it is coarse). It shows where the evidence "
