@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from core.analyze import DEFAULT_VIDEO_FRAMES, load_engine
-from core.cases import Batch, Case, CaseFilter, CaseStore, StoreError, open_store
+from core.cases import STORE_ERRORS, Batch, Case, CaseFilter, CaseStore, StoreError, open_store
 from core.casework import scan_bytes
 from core.media import MediaError, sniff_kind
 from core.report import write_exports
@@ -120,7 +120,7 @@ def _scan_here(store: CaseStore, args: argparse.Namespace, batch_id: int, files:
         if kind is None:
             print(f"{prefix} skipped   {path}: not a supported image or video (content checked, not the name)")
             continue
-        data = b""
+        data: bytes | None = None  # stays None when the file cannot be read (an empty file is b"")
         try:
             data = path.read_bytes()
             saved = scan_bytes(store, engine, data, path.name, args.analyst, batch_id=batch_id,
@@ -128,8 +128,7 @@ def _scan_here(store: CaseStore, args: argparse.Namespace, batch_id: int, files:
         except (MediaError, OSError) as exc:
             failed += 1
             print(f"{prefix} FAILED    {path}: {exc}")
-            # the same audit entry as a Dask scan writes; no hash when the file could not be read
-            store.log_failure(hashlib.sha256(data).hexdigest() if data else "", str(path), args.analyst, str(exc))
+            _log_failure(store, data, path, args.analyst, str(exc))
             continue
         case = saved.case
         done.append(case.id)
@@ -137,6 +136,16 @@ def _scan_here(store: CaseStore, args: argparse.Namespace, batch_id: int, files:
         status = "" if saved.created else " (already in the store)"
         print(f"{prefix} {case.verdict:<12} {score}  case #{case.id}  {path}{status}")
     return done, failed
+
+
+def _log_failure(store: CaseStore, data: bytes | None, path: Path, analyst: str, error: str) -> None:
+    """The same audit entry as a Dask scan writes (no hash when the file could not be read). A store
+    error here is reported and the scan goes on: the file's failure was already printed."""
+    try:
+        store.log_failure("" if data is None else hashlib.sha256(data).hexdigest(), str(path), analyst, error)
+    except STORE_ERRORS as exc:
+        reason = getattr(exc, "orig", None) or exc
+        print(f"warning: the failure of {path} could not be recorded in the audit trail: {reason}", file=sys.stderr)
 
 
 def _write(args: argparse.Namespace, cases: list[Case], batch: Batch | None = None) -> None:

@@ -131,6 +131,35 @@ def test_a_failed_file_is_in_the_audit_trail_as_with_dask(scanned, astronaut_jpe
     store.close()
 
 
+def _scan_unreadable(tmp_path: Path, monkeypatch) -> tuple[int, str]:
+    """A scan of an empty file and of one gone before it was read (the sniffing is skipped)."""
+    empty, gone = tmp_path / "empty.jpg", tmp_path / "gone.jpg"
+    empty.write_bytes(b"")
+    monkeypatch.setattr(cli, "media_files", lambda _paths: iter([(empty, "image"), (gone, "image")]))
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    return cli.main(["scan", str(tmp_path), "--db", url, "--analyst", "Ann"]), url
+
+
+def test_an_empty_file_is_logged_with_the_hash_of_no_bytes(tmp_path, monkeypatch):
+    code, url = _scan_unreadable(tmp_path, monkeypatch)
+    assert code == 1
+    store = cases.open_store(url)
+    failed = {e.new.split(":")[0]: e.sha256 for e in store.audit_trail() if e.action == "failed"}
+    assert failed == {"empty.jpg": hashlib.sha256(b"").hexdigest(), "gone.jpg": ""}  # read (empty) vs not read
+    store.close()
+
+
+def test_a_store_error_while_recording_a_failure_does_not_stop_the_scan(tmp_path, monkeypatch, capsys):
+    def locked(*_args):
+        raise cases.StoreError("database is locked")
+
+    monkeypatch.setattr(cases.CaseStore, "log_failure", locked)
+    code, _url = _scan_unreadable(tmp_path, monkeypatch)
+    out, err = capsys.readouterr()
+    assert code == 1 and out.count("FAILED") == 2  # both files reported, the scan finished
+    assert err.count("could not be recorded in the audit trail: database is locked") == 2
+
+
 def test_runs_as_a_module():
     done = subprocess.run([sys.executable, "-m", "core.cli", "scan", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "--keep-media" in done.stdout
