@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -16,7 +17,7 @@ from core.faces import CROP_MARGIN, Face, FaceDetector, crop_face
 from core.media import (
     DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, read_ahead, sample_frames,
 )
-from core.model import WEIGHTS_DIR, Detector, load_detector
+from core.model import SCORE_BATCH, WEIGHTS_DIR, Detector, load_detector
 
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
@@ -25,9 +26,6 @@ __all__ = [
 ]
 
 DEFAULT_VIDEO_FRAMES = 32
-# Faces per model call. Video faces are scored in whole batches while later frames are still being
-# decoded: the batches, and so the scores, are the same as in one call at the end.
-SCORE_BATCH = 8
 Progress = Callable[[float, str], None]
 
 
@@ -260,20 +258,21 @@ def analyze_video(
     unscored: list[FaceResult] = []
     planned = min(frame_count, info.frame_count)  # sample_frames never asks for more frames than exist
     clock = time.perf_counter()
-    for i, frame in enumerate(read_ahead(sample_frames(source, frame_count, limits))):
-        t_decoded = time.perf_counter()
-        timings["decode_s"] += t_decoded - clock
-        frames.append(_crop_faces(engine, frame, engine.faces.detect(frame.rgb)))
-        unscored += [face for face in frames[-1].faces if face.crop is not None]
-        t_detected = time.perf_counter()
-        timings["detect_s"] += t_detected - t_decoded
-        while len(unscored) >= SCORE_BATCH:
-            _score(engine, unscored[:SCORE_BATCH])
-            del unscored[:SCORE_BATCH]
-        clock = time.perf_counter()
-        timings["model_s"] += clock - t_detected
-        if progress:
-            progress(min(1.0, (i + 1) / planned), f"Frame {i + 1} of {planned}")
+    with closing(read_ahead(sample_frames(source, frame_count, limits))) as decoded:  # stops the thread on any error
+        for i, frame in enumerate(decoded):
+            t_decoded = time.perf_counter()
+            timings["decode_s"] += t_decoded - clock
+            frames.append(_crop_faces(engine, frame, engine.faces.detect(frame.rgb)))
+            unscored += [face for face in frames[-1].faces if face.crop is not None]
+            t_detected = time.perf_counter()
+            timings["detect_s"] += t_detected - t_decoded
+            while len(unscored) >= SCORE_BATCH:  # whole batches as frames arrive: the same batches and scores as one call
+                _score(engine, unscored[:SCORE_BATCH])
+                del unscored[:SCORE_BATCH]
+            clock = time.perf_counter()
+            timings["model_s"] += clock - t_detected
+            if progress:
+                progress(min(1.0, (i + 1) / planned), f"Frame {i + 1} of {planned}")
     if not frames:
         raise MediaError("No frame of the video could be decoded; the file may be corrupt or its codec unsupported.")
     _score(engine, unscored)

@@ -330,7 +330,8 @@ def keyframe_interval(path: Path) -> float:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         keys = sum(1 for packet in container.demux(stream) if packet.size and packet.is_keyframe)
-        return float(stream.duration * stream.time_base) / max(1, keys)
+        seconds = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / av.time_base
+        return seconds / max(1, keys)
 
 
 def _describe(clip: Path, seconds: float) -> str:
