@@ -329,17 +329,20 @@ def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
         return False
 
     def produce() -> None:
+        # the end marker is always sent, so the caller never waits on a thread that died
+        error: BaseException | None = RuntimeError("Reading the video stopped unexpectedly.")
         try:
             for item in items:
                 if not put((item, None)):
                     return
-            put((end, None))
+            error = None
         except Exception as exc:  # noqa: BLE001 - handed over, raised in the caller's thread
-            put((end, exc))
+            error = exc
         finally:
             close = getattr(items, "close", None)
             if close is not None:
                 close()  # a generator: releases its container here, in the thread that ran it
+            put((end, error))
 
     thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
     thread.start()

@@ -62,3 +62,19 @@ def test_stopping_early_stops_the_thread_and_closes_the_source():
     reader.close()
     assert closed.is_set()
     assert not any(t.name == "read-ahead" and t.is_alive() for t in threading.enumerate())
+
+
+class ThreadKilled(BaseException):
+    """Not an Exception: what an interpreter shutdown or a stray SystemExit looks like to the thread."""
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_thread_that_dies_ends_the_reader_with_an_error_instead_of_a_hang():
+    def items():
+        yield 0
+        raise ThreadKilled
+
+    reader = read_ahead(items(), depth=2)
+    assert next(reader) == 0
+    with pytest.raises(RuntimeError, match="stopped unexpectedly"):
+        next(reader)
