@@ -91,22 +91,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def _scan(store: CaseStore, args: argparse.Namespace) -> int:
     name = args.batch or f"scan {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
-    batch = store.create_batch(name, args.analyst)
     files = list(media_files(args.paths))
     if args.engine == "dask":
         from core.scale import ScanError, scan_with_args  # dask is imported only by this engine
 
         try:
-            summary = scan_with_args(store, args, batch.id, files)
+            summary, batch_id = scan_with_args(store, args, lambda: store.create_batch(name, args.analyst).id, files)
         except ScanError as exc:
             print(exc, file=sys.stderr)
             return 2
         done, failed = summary.case_ids, len(summary.failures)
     else:
-        done, failed = _scan_here(store, args, batch.id, files)
+        batch_id = store.create_batch(name, args.analyst).id
+        done, failed = _scan_here(store, args, batch_id, files)
+    batch = store.batch(batch_id)
     print(f"Batch #{batch.id} '{batch.name}': {len(done)} case(s), {failed} failed, store {store.url}")
     if args.out:
-        _write(args, [store.get(i) for i in dict.fromkeys(done)], store.batch(batch.id))
+        _write(args, [store.get(i) for i in dict.fromkeys(done)], batch)
     return 1 if failed else 0
 
 

@@ -365,14 +365,15 @@ def scan_on_dask(
 # ---------------------------------------------------------------- the CLI's entry and a sample folder
 
 
-def scan_with_args(store: CaseStore, args: argparse.Namespace, batch_id: int,
-                   files: Sequence[tuple[Path, str | None]]) -> ScanSummary:
-    """`python -m core.cli scan --engine dask ...`: open the cluster, scan, print the summary."""
-    settings = ScanSettings(args.analyst, batch_id, args.frames, args.keep_media)
+def scan_with_args(store: CaseStore, args: argparse.Namespace, new_batch: Callable[[], int],
+                   files: Sequence[tuple[Path, str | None]]) -> tuple[ScanSummary, int]:
+    """`python -m core.cli scan --engine dask ...`: open the cluster, then make the batch (so a
+    cluster that cannot be reached leaves no empty batch), scan, print the summary; (summary, batch id)."""
     started = time.perf_counter()
     with dask_client(args.scheduler, args.workers) as client:
         print(f"Dask cluster ready in {time.perf_counter() - started:.1f} s: {len(client.nthreads())} worker(s), "
               f"scheduler {client.scheduler.address}")
+        settings = ScanSettings(args.analyst, new_batch(), args.frames, args.keep_media)
         try:
             summary = scan_on_dask(store, files, client, settings)
         except KeyboardInterrupt:
@@ -380,7 +381,7 @@ def scan_with_args(store: CaseStore, args: argparse.Namespace, batch_id: int,
             raise
     for line in summary.lines():
         print(line)
-    return summary
+    return summary, settings.batch_id
 
 
 def write_sample_folder(folder: Path, images: int = 300, videos: int = 4, seed: int = 0) -> list[Path]:

@@ -154,6 +154,9 @@ def test_unreachable_scheduler_is_a_message(tmp_path, folder, monkeypatch, capsy
     argv = ["scan", str(folder), "--db", _url(tmp_path / "c.db"), "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9"]
     assert cli.main(argv) == 2
     assert "dask scheduler" in capsys.readouterr().err
+    store = cases.open_store(_url(tmp_path / "c.db"))
+    assert store.batches() == []  # no empty batch left behind
+    store.close()
 
 
 def test_a_killed_worker_loses_nothing(tmp_path, folder, client, single):
