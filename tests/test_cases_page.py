@@ -196,6 +196,16 @@ def test_the_current_label_can_be_loaded_instead(seeded, store):
     assert (case.agreement, case.label_confidence, case.labelled_by) == ("agree", 0.9, "Carol")
 
 
+def test_a_confidence_off_the_form_steps_survives_saving_the_form(seeded, store):
+    store.label(seeded["real"], "Bob", agreement="agree", confidence=0.73, expected_revision=0)  # e.g. from the API
+    at = cases_page("Carol", case=seeded["real"])
+    assert at.select_slider[0].value == "73%"
+    [s for s in at.selectbox if s.label == "Final verdict"][0].set_value("REAL")
+    _save_label(at)
+    case = store.get(seeded["real"])
+    assert (case.final_verdict, case.label_confidence, case.labelled_by) == ("REAL", 0.73, "Carol")
+
+
 def test_note_is_added(seeded, store):
     at = cases_page("Carol", case=seeded["real"])
     at.text_area[0].set_value("Reverse image search: first seen 2019.")

@@ -100,6 +100,15 @@ def _confidence_text(confidence: float | None) -> str:
     return NOT_SET if confidence is None else f"{round(confidence * 100)}%"
 
 
+def _confidence_options(case: Case) -> list[str]:
+    """The form's steps, plus a stored confidence off them (one set from the API or the CLI), so
+    saving the form again keeps it instead of clearing it."""
+    shown = _confidence_text(case.label_confidence)
+    if shown in CONFIDENCES:
+        return CONFIDENCES
+    return [NOT_SET, *sorted({*CONFIDENCES[1:], shown}, key=lambda text: int(text[:-1]))]
+
+
 def _label_text(case: Case) -> str:
     return (f"agreement **{case.agreement or NOT_SET}**, final verdict **{case.final_verdict or NOT_SET}**, "
             f"confidence **{_confidence_text(case.label_confidence)}**")
@@ -108,9 +117,8 @@ def _label_text(case: Case) -> str:
 def _load_label(case: Case) -> None:
     """Fill the form with the stored label and remember its revision (also a button's callback:
     widget values can only be set before the widgets are drawn)."""
-    shown = _confidence_text(case.label_confidence)
     values = {"agreement": case.agreement or NOT_SET, "final": case.final_verdict or NOT_SET,
-              "confidence": shown if shown in CONFIDENCES else NOT_SET, "revision": case.label_revision}
+              "confidence": _confidence_text(case.label_confidence), "revision": case.label_revision}
     for part, value in values.items():
         st.session_state[_label_key(case.id, part)] = value
     st.session_state.pop(_label_key(case.id, "conflict"), None)
@@ -168,7 +176,7 @@ def label_section(store: CaseStore, case: Case, analyst: str) -> None:
         agreement = a.radio("Agreement with the model", [NOT_SET, *AGREEMENTS], horizontal=True,
                             key=_label_key(case.id, "agreement"))
         final = b.selectbox("Final verdict", [NOT_SET, *FINAL_VERDICTS], key=_label_key(case.id, "final"))
-        confidence = c.select_slider("Your confidence", CONFIDENCES, key=_label_key(case.id, "confidence"))
+        confidence = c.select_slider("Your confidence", _confidence_options(case), key=_label_key(case.id, "confidence"))
         saving = st.form_submit_button("Save label", type="primary", disabled=not analyst)
         if saving and _save_label(store, case.id, analyst, agreement, final, confidence):
             st.rerun()
