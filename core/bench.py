@@ -36,7 +36,7 @@ from core.baseline import (
 )
 from core.explain import gradcam
 from core.faces import CROP_MARGIN, crop_face
-from core.media import decode_image, sample_frames
+from core.media import decode_image, probe_video, sample_frames
 
 __all__ = [
     "Stat", "Row", "Settings", "QUICK", "FULL", "summarize", "rounds", "portrait", "texture", "grains", "add_grain",
@@ -330,8 +330,7 @@ def keyframe_interval(path: Path) -> float:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         keys = sum(1 for packet in container.demux(stream) if packet.size and packet.is_keyframe)
-        seconds = float(stream.duration * stream.time_base) if stream.duration else (container.duration or 0) / av.time_base
-        return seconds / max(1, keys)
+    return probe_video(path).duration / max(1, keys)
 
 
 def _describe(clip: Path, seconds: float) -> str:
