@@ -159,7 +159,7 @@ def clean_analyst(name: str) -> str:
 
 
 def on_utc(at: datetime | None) -> str:
-    """" on YYYY-MM-DD HH:MM UTC" (to the minute), or "" when there is no time: how messages date a change."""
+    """How messages date a change: ' on YYYY-MM-DD HH:MM UTC' (to the minute), or '' without a time."""
     return f" on {at:%Y-%m-%d %H:%M} UTC" if at else ""
 
 
