@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -106,7 +107,10 @@ class BranchConfig:
 
 
 def to_tensor(crops: list[np.ndarray], cfg: BranchConfig) -> torch.Tensor:
-    """uint8 RGB crops (already cfg.input_size square) to a normalized channels-last batch."""
+    """uint8 RGB square crops to a normalized channels-last batch at cfg.input_size; a crop of
+    another size (made for a larger branch) is resized first."""
+    size = (cfg.input_size, cfg.input_size)
+    crops = [c if c.shape[:2] == size else cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in crops]
     batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
     std = torch.tensor(cfg.std).view(1, 3, 1, 1)
@@ -122,10 +126,8 @@ class Detector:
         self.configs = configs
         for branch in branches.values():
             branch.eval().requires_grad_(False)
-        sizes = {c.input_size for c in configs.values()}
-        if len(sizes) != 1:
-            raise ValueError(f"all branches must share one input size, got {sorted(sizes)}")
-        self.input_size = sizes.pop()
+        # Faces are cropped once, at the largest branch's size; smaller branches resize (to_tensor).
+        self.input_size = max(c.input_size for c in configs.values())
 
     @property
     def version(self) -> str:

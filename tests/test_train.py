@@ -86,29 +86,36 @@ def test_generator_traces_add_spectral_energy(face_crop):
     assert np.abs(traced.astype(int) - img.astype(int)).mean() > 0.5
 
 
+def _tiny_data(root, monkeypatch):
+    """A data folder of shifted astronaut photos, one folder per image source (no video)."""
+    astronaut = data.astronaut()
+    folders = {"train/real/utkface": 3, "train/real/nomask": 2, "train/gan/real": 2, "train/gan/fake": 2}
+    for folder, count in folders.items():
+        target = root / folder
+        target.mkdir(parents=True)
+        for i in range(count):  # distinct files: cache deduplicates by sha256
+            shifted = np.roll(astronaut, 7 * i + len(folder), axis=1)
+            cv2.imwrite(str(target / f"{i}.jpg"), cv2.cvtColor(shifted, cv2.COLOR_RGB2BGR))
+    monkeypatch.setattr(cache, "SOURCES", {k: v for k, v in cache.SOURCES.items() if k != "video"})
+    return root
+
+
+TINY = ["--batch", "4", "--val-batches", "1", "--no-pretrained", "--threads", "1"]
+
+
 def test_cache_and_one_training_step(tmp_path, monkeypatch):
     """Build a crop cache from generated images, then train one step and export weights."""
     from core.train import __main__ as train_cli
     from core.train.export import export
     from core.model import load_detector
 
-    astronaut = data.astronaut()
-    folders = {"train/real/utkface": 3, "train/real/nomask": 2, "train/gan/real": 2, "train/gan/fake": 2}
-    for folder, count in folders.items():
-        target = tmp_path / "data" / folder
-        target.mkdir(parents=True)
-        for i in range(count):  # distinct files: cache deduplicates by sha256
-            shifted = np.roll(astronaut, 7 * i + len(folder), axis=1)
-            cv2.imwrite(str(target / f"{i}.jpg"), cv2.cvtColor(shifted, cv2.COLOR_RGB2BGR))
-    monkeypatch.setattr(cache, "SOURCES", {k: v for k, v in cache.SOURCES.items() if k != "video"})
-    cache.build(tmp_path / "data", tmp_path / "cache", workers=1)
+    cache.build(_tiny_data(tmp_path / "data", monkeypatch), tmp_path / "cache", workers=1)
     with np.load(tmp_path / "cache" / "utkface.npz") as z:
         assert z["crops"].shape == (3, cache.CACHE_SIZE, cache.CACHE_SIZE, 3)
         assert z["landmarks"].shape == (3, 5, 2)
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
-        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1",
-                        "--batch", "4", "--size", "64", "--val-batches", "1", "--no-pretrained", "--threads", "1"])
+        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", *TINY])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
         assert (out / "checkpoint.pt").exists()
@@ -117,6 +124,58 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch):
     detector = load_detector(tmp_path / "weights")
     probs = detector.score([np.zeros((64, 64, 3), np.uint8)] * 2)
     assert set(probs) == {"blend", "synthetic", "fused"} and probs["fused"].shape == (2,)
+
+
+def test_recipe_from_data_runs_every_stage_and_resumes(tmp_path, monkeypatch, capsys):
+    """`--data` alone: cache, stages (one continuing another, two input sizes), export; a rerun skips done stages."""
+    from core.train import __main__ as train_cli
+    from core.model import load_detector
+
+    recipe = (("b1", {"branch": "blend", "steps": 1, "lr": 1e-4, "swaps": 0.0, "size": 64}),
+              ("b2", {"branch": "blend", "init": "b1", "steps": 2, "lr": 1e-4, "swaps": 0.5, "size": 80}),
+              ("syn", {"branch": "synthetic", "steps": 1, "lr": 1e-4, "size": 48}))
+    monkeypatch.setattr(train_cli, "RECIPE", recipe)
+    argv = ["--data", str(_tiny_data(tmp_path / "data", monkeypatch)), "--out", str(tmp_path / "runs" / "r"), *TINY]
+    train_cli.main(argv)
+    assert (tmp_path / "runs" / "cache" / "utkface.npz").exists()
+    b2 = json.loads((tmp_path / "runs" / "r" / "b2" / "summary.json").read_text())
+    assert b2["init"].endswith("b1/final.pt") and b2["steps"] == 2 and b2["input_size"] == 80
+    detector = load_detector(tmp_path / "runs" / "r" / "weights")
+    assert detector.trained and detector.input_size == 80
+    assert {n: c.input_size for n, c in detector.configs.items()} == {"blend": 80, "synthetic": 48}
+    assert detector.score([np.zeros((80, 80, 3), np.uint8)])["fused"].shape == (1,)
+    capsys.readouterr()
+    train_cli.main(argv)
+    assert capsys.readouterr().out.count("done, skipped") == 3
+
+
+def test_train_cli_needs_data_or_a_branch_with_its_cache(tmp_path):
+    from core.train import __main__ as train_cli
+
+    for argv in (["--out", str(tmp_path)], ["--branch", "blend", "--out", str(tmp_path)]):
+        with pytest.raises(SystemExit):
+            train_cli.main(argv)
+
+
+def test_cache_of_a_folder_without_faces_says_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match="shared data folder"):
+        cache.build(tmp_path / "nowhere", tmp_path / "cache", workers=1)
+
+
+def test_export_keeps_a_shipped_branch_and_its_training_record(tmp_path):
+    from core.train.export import export
+
+    first = export({}, tmp_path, "mobilenet_v2", 48)
+    shipped = json.loads((tmp_path / "detector.json").read_text())
+    shipped["branches"]["synthetic"]["calib_a"] = 2.0
+    shipped["training"]["synthetic"] = {"steps": 7}
+    (tmp_path / "detector.json").write_text(json.dumps(shipped))
+    before = (tmp_path / "synthetic.pt").read_bytes()
+    meta = export({}, tmp_path, "mobilenet_v2", 64, keep=("synthetic",))
+    assert (tmp_path / "synthetic.pt").read_bytes() == before
+    assert meta["training"]["synthetic"] == {"steps": 7} and "calib_a" not in meta["branches"]["synthetic"]
+    assert meta["branches"]["synthetic"]["input_size"] == 48 and meta["branches"]["blend"]["input_size"] == 64
+    assert first["version"].endswith("-untrained")
 
 
 def test_face_detector_rejects_non_finite_boxes(monkeypatch):

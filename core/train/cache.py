@@ -18,7 +18,7 @@ from tqdm import tqdm
 from core.faces import Face, FaceDetector, crop_box, crop_face
 from core.media import MediaError, decode_image, sample_frames
 
-CACHE_SIZE = 224
+CACHE_SIZE = 288  # the inference crop inside it is 288 * 1.3 / 1.6 = 234 px, room for a 224 px input
 CACHE_MARGIN = 1.6
 VIDEO_FRAMES_PER_SECOND = 8
 
@@ -91,6 +91,8 @@ def build(data: Path, out: Path, workers: int = 2) -> None:
         with Pool(workers) as pool:
             for found in tqdm(pool.imap(job, paths, chunksize=8 if kind == "image" else 1), total=len(paths), desc=name):
                 rows.extend(found)
+        if not rows:
+            raise FileNotFoundError(f"{name}: no face found in {data / folder}; is --data the shared data folder (holding train/)?")
         crops, landmarks, groups = zip(*rows)
         np.savez(target, crops=np.stack(crops), landmarks=np.stack(landmarks), groups=np.array(groups))
         print(f"{name}: {len(rows)} faces from {len(paths)} files -> {target}")
