@@ -10,7 +10,7 @@ from skimage import data
 
 from core.faces import FaceDetector
 from core.train import cache
-from core.train.augment import degrade, generator_traces, inference_crop
+from core.train.augment import degrade, generator_traces, inference_crop, tight_frame
 from core.train.sbi import PARTS, face_mask, self_blend, swap_blend
 
 
@@ -76,6 +76,29 @@ def test_inference_crop_replicates_edges_instead_of_black():
     for seed in range(10):  # jittered crops may reach past the cached crop's edge
         out = inference_crop(grey, 1.0, 96, np.random.default_rng(seed), flip=True)
         assert out.shape == (96, 96, 3) and out.min() == 200
+
+
+def _kept_span(img: np.ndarray) -> tuple[int, int]:
+    """First and end index along axis 0 of the rows that are not copies of their neighbour (edge replication)."""
+    same = [np.array_equal(a, b) for a, b in zip(img[:-1], img[1:])]
+    start = next((i for i, s in enumerate(same) if not s), 0)
+    end = len(img) - next((i for i, s in enumerate(same[::-1]) if not s), 0)
+    return start, end
+
+
+def test_tight_frame_replicates_edges_around_an_untouched_face_and_shrinks_the_margin():
+    noise = np.random.default_rng(0).integers(0, 256, (cache.CACHE_SIZE, cache.CACHE_SIZE, 3), dtype=np.uint8)
+    box = cache.CACHE_SIZE / cache.CACHE_MARGIN
+    margins = []
+    for seed in range(20):
+        out, margin = tight_frame(noise, cache.CACHE_MARGIN, np.random.default_rng(seed))
+        assert out.shape == noise.shape and out.dtype == np.uint8
+        (y0, y1), (x0, x1) = _kept_span(out), _kept_span(out.transpose(1, 0, 2))
+        np.testing.assert_array_equal(out[y0:y1, x0:x1], noise[y0:y1, x0:x1])
+        assert x1 - x0 >= 0.7 * box and y1 - y0 >= 0.9 * box  # the face itself stays
+        assert margin == pytest.approx(max(1.0, min(1.3, max(x1 - x0, y1 - y0) / box)), abs=0.02)
+        margins.append(margin)
+    assert min(margins) < 1.25  # some framings are tight enough to shrink the crop, as crop_box would
 
 
 def test_generator_traces_add_spectral_energy(face_crop):

@@ -34,7 +34,7 @@ RECIPE = (
     ("blend1", {"branch": "blend", "steps": 2400, "lr": 3e-4, "swaps": 0.0, "size": 160}),
     ("blend2", {"branch": "blend", "init": "blend1", "steps": 1000, "lr": 1e-4, "swaps": 0.0, "size": 160}),
     ("blend3", {"branch": "blend", "init": "blend2", "steps": 4000, "lr": 2e-4, "swaps": 0.3, "size": 160}),
-    ("blend4", {"branch": "blend", "init": "blend3", "steps": 3000, "lr": 2e-4, "swaps": 0.5, "size": 224}),
+    ("blend4", {"branch": "blend", "init": "blend3", "steps": 2600, "lr": 2e-4, "swaps": 0.5, "size": 224}),
     ("synthetic", {"branch": "synthetic", "steps": 700, "lr": 3e-4, "size": 160}),
 )
 

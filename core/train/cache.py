@@ -36,7 +36,7 @@ _detector: FaceDetector | None = None
 def _crop(rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
     x0, y0, side = crop_box(face, CACHE_MARGIN)
     landmarks = (face.landmarks - np.array([x0, y0])) * (CACHE_SIZE / side)
-    return crop_face(rgb, face, CACHE_SIZE, CACHE_MARGIN), landmarks.astype(np.float32)
+    return crop_face(rgb, face, CACHE_SIZE, CACHE_MARGIN, fit_image=False), landmarks.astype(np.float32)
 
 
 def _largest_face(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.train.augment import degrade, generator_traces, inference_crop
+from core.faces import CROP_MARGIN
+from core.train.augment import degrade, generator_traces, inference_crop, tight_frame
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import self_blend, swap_blend
 
@@ -46,9 +47,17 @@ def load_pools(cache: Path, held_out: float = 0.08, seed: int = 0) -> tuple[dict
     return train, val
 
 
+# Share of samples framed as a photo cut close around the face (augment.tight_frame).
+TIGHT_FRAME = 0.25
+
+
 def _finish(img: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Degradation, framing and inference crop; the same seed gives a pair the same of each."""
     rng = np.random.default_rng(seed)
-    return inference_crop(degrade(img, seed), CACHE_MARGIN, size, rng, flip=bool(seed % 2))
+    out, margin = degrade(img, seed), CROP_MARGIN
+    if rng.random() < TIGHT_FRAME:
+        out, margin = tight_frame(out, CACHE_MARGIN, rng)
+    return inference_crop(out, CACHE_MARGIN, size, rng, flip=bool(seed % 2), margin=margin)
 
 
 def _twin(pool: Pool, i: int, rng: np.random.Generator, swaps: float) -> np.ndarray:
