@@ -10,7 +10,7 @@ from skimage import data
 
 from core.faces import FaceDetector
 from core.train import cache
-from core.train.augment import degrade, generator_traces, inference_crop, tight_frame
+from core.train.augment import degrade, generator_traces, glasses, inference_crop, tight_frame
 from core.train.sbi import PARTS, face_mask, self_blend, swap_blend
 
 
@@ -99,6 +99,19 @@ def test_tight_frame_replicates_edges_around_an_untouched_face_and_shrinks_the_m
         assert margin == pytest.approx(max(1.0, min(1.3, max(x1 - x0, y1 - y0) / box)), abs=0.02)
         margins.append(margin)
     assert min(margins) < 1.25  # some framings are tight enough to shrink the crop, as crop_box would
+
+
+def test_glasses_are_drawn_around_the_eyes_only_and_alike_for_a_pair(face_crop):
+    img, landmarks = face_crop
+    for seed in range(5):
+        worn = glasses(img, landmarks, seed)
+        np.testing.assert_array_equal(worn, glasses(img, landmarks, seed))
+        assert worn.shape == img.shape and worn.dtype == np.uint8
+        changed = np.abs(worn.astype(int) - img.astype(int)).max(axis=2) > 0
+        eyes_row = int(landmarks[:2, 1].mean())
+        mouth = np.round(landmarks[3:].mean(0)).astype(int)
+        assert changed[eyes_row - 5 : eyes_row + 25].any()
+        assert not changed[mouth[1] - 3 : mouth[1] + 4, mouth[0] - 3 : mouth[0] + 4].any()
 
 
 def test_generator_traces_add_spectral_energy(face_crop):

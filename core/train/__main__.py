@@ -35,13 +35,14 @@ RECIPE = (
     ("blend2", {"branch": "blend", "init": "blend1", "steps": 1000, "lr": 1e-4, "swaps": 0.0, "size": 160}),
     ("blend3", {"branch": "blend", "init": "blend2", "steps": 4000, "lr": 2e-4, "swaps": 0.3, "size": 160}),
     ("blend4", {"branch": "blend", "init": "blend3", "steps": 2600, "lr": 2e-4, "swaps": 0.5, "size": 224}),
+    ("blend5", {"branch": "blend", "init": "blend4", "steps": 800, "lr": 1e-4, "swaps": 0.5, "glasses": 0.15, "size": 224}),
     ("synthetic", {"branch": "synthetic", "steps": 700, "lr": 3e-4, "size": 160}),
 )
 
 
-def _batch(args: argparse.Namespace, pools, rng: np.random.Generator, swaps: float) -> tuple[list[np.ndarray], np.ndarray]:
+def _batch(args: argparse.Namespace, pools, rng: np.random.Generator, swaps: float, glasses: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
     if args.branch == "blend":
-        return blend_batch(pools, args.batch // 2, args.size, rng, swaps)
+        return blend_batch(pools, args.batch // 2, args.size, rng, swaps, glasses)
     return synthetic_batch(pools, args.batch, args.size, rng)
 
 
@@ -93,7 +94,7 @@ def train(args: argparse.Namespace) -> None:
     bar = tqdm(total=args.steps, initial=step, desc=args.branch)
     started, seen = time.perf_counter(), 0
     while step < args.steps:
-        images, labels = _batch(args, train_pools, rng, args.swaps)
+        images, labels = _batch(args, train_pools, rng, args.swaps, args.glasses)
         loss = loss_fn(net(to_tensor(images, cfg)), torch.from_numpy(labels))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -108,7 +109,8 @@ def train(args: argparse.Namespace) -> None:
     auc = _validate(net, val_pools, args)
     torch.save(net.state_dict(), args.out / "final.pt")
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size, "steps": args.steps,
-               "batch": args.batch, "swaps": args.swaps if args.branch == "blend" else None, "lr": args.lr, "seed": args.seed, "held_out_auc": auc}
+               "batch": args.batch, "swaps": args.swaps if args.branch == "blend" else None,
+               "glasses": args.glasses if args.branch == "blend" else None, "lr": args.lr, "seed": args.seed, "held_out_auc": auc}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
 
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32, help="images per step (blend: half reals, half twins)")
     parser.add_argument("--swaps", type=float, default=0.3, help="blend: share of twins blended from another face (Face X-ray style)")
+    parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--every", type=int, default=50, help="checkpoint every N steps")
     parser.add_argument("--val-batches", type=int, default=20)

@@ -6,7 +6,7 @@ import numpy as np
 
 from core.faces import CROP_MARGIN
 
-__all__ = ["degrade", "inference_crop", "tight_frame", "generator_traces"]
+__all__ = ["degrade", "inference_crop", "tight_frame", "glasses", "generator_traces"]
 
 
 def degrade(img: np.ndarray, seed: int) -> np.ndarray:
@@ -63,6 +63,39 @@ def tight_frame(img: np.ndarray, cache_margin: float, rng: np.random.Generator) 
     x1, y1 = (int(round(min(full, full - room + r))) for r in reach[2:])
     out = cv2.copyMakeBorder(img[y0:y1, x0:x1], y0, full - y1, x0, full - x1, cv2.BORDER_REPLICATE)
     return out, max(1.0, min(CROP_MARGIN, max(x1 - x0, y1 - y0) / box))
+
+
+def glasses(img: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:
+    """Spectacles drawn around both eyes (frames, bridge, temples, sometimes tinted lenses): drawn
+    identically on a real face and its twin, so frame edges around the eyes, which look like the
+    boundary of an eye blend, are never the cue (real faces with glasses were false positives)."""
+    rng = np.random.default_rng(seed)
+    out = img.copy()
+    right, left = landmarks[0].astype(np.float64), landmarks[1].astype(np.float64)
+    across = left - right
+    dist = float(np.linalg.norm(across)) or img.shape[0] / 4
+    unit = across / dist
+    angle = float(np.degrees(np.arctan2(across[1], across[0])))
+    axes = (int(dist * rng.uniform(0.36, 0.46)), int(dist * rng.uniform(0.25, 0.36)))
+    colour = tuple(int(v) for v in (rng.integers(0, 90, 3) if rng.random() < 0.85 else rng.integers(0, 256, 3)))
+    thick = int(rng.integers(1, max(2, int(dist / 12))))
+    centres = [eye + np.array([0.0, 0.08 * dist]) for eye in (right, left)]
+    if rng.random() < 0.3:  # tinted lenses
+        tint = out.copy()
+        for c in centres:
+            cv2.ellipse(tint, _point(c), axes, angle, 0, 360, colour, -1, cv2.LINE_AA)
+        out = cv2.addWeighted(out, 1 - (a := rng.uniform(0.1, 0.35)), tint, a, 0)
+    for c in centres:
+        cv2.ellipse(out, _point(c), axes, angle, 0, 360, colour, thick, cv2.LINE_AA)
+    edge = unit * axes[0]
+    cv2.line(out, _point(centres[0] + edge), _point(centres[1] - edge), colour, thick, cv2.LINE_AA)
+    for c, side in ((centres[0], -1), (centres[1], 1)):
+        cv2.line(out, _point(c + side * edge), _point(c + side * edge * 1.9), colour, thick, cv2.LINE_AA)
+    return out
+
+
+def _point(xy: np.ndarray) -> tuple[int, int]:
+    return int(round(xy[0])), int(round(xy[1]))
 
 
 def generator_traces(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from core.faces import CROP_MARGIN
-from core.train.augment import degrade, generator_traces, inference_crop, tight_frame
+from core.train.augment import degrade, generator_traces, glasses, inference_crop, tight_frame
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import self_blend, swap_blend
 
@@ -68,17 +68,20 @@ def _twin(pool: Pool, i: int, rng: np.random.Generator, swaps: float) -> np.ndar
     return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng)[0]
 
 
-def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, swaps: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
-    """`pairs` reals and their blended twins; each pair shares crop, flip and degradation."""
+def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, swaps: float = 0.0,
+                glasses_share: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
+    """`pairs` reals and their blended twins; each pair shares crop, flip, degradation and any glasses."""
     names = [n for n in BLEND_MIX if n in pools]
     weights = np.array([BLEND_MIX[n] for n in names])
     images, labels = [], []
     for name in rng.choice(names, pairs, p=weights / weights.sum()):
         pool = pools[name]
         i = int(rng.integers(len(pool.crops)))
-        fake = _twin(pool, i, rng, swaps)
+        real, fake = pool.crops[i], _twin(pool, i, rng, swaps)
         seed = int(rng.integers(1 << 31))
-        images += [_finish(pool.crops[i], size, seed), _finish(fake, size, seed)]
+        if glasses_share and rng.random() < glasses_share:
+            real, fake = (glasses(img, pool.landmarks[i], seed) for img in (real, fake))
+        images += [_finish(real, size, seed), _finish(fake, size, seed)]
         labels += [0.0, 1.0]
     return images, np.array(labels, np.float32)
 
