@@ -89,26 +89,18 @@ def _shift(face: Face, offset: int, shape: tuple[int, ...]) -> Face:
     return Face((x0, y0, max(1.0, x1 - x0), max(1.0, y1 - y0)), face.score, face.landmarks + offset)
 
 
-def crop_box(face: Face, margin: float = CROP_MARGIN, image_shape: tuple[int, ...] | None = None) -> tuple[int, int, int]:
-    """Square crop (x0, y0, side) centred on the face box. Given the image's shape, the margin
-    shrinks (never below the box itself) so the square is no wider than the image's longer side:
-    a photo cropped close around the face then keeps its face large, not shrunk inside a frame of
-    replicated edge pixels (training simulates such photos: core.train.augment.tight_frame)."""
+def crop_box(face: Face, margin: float = CROP_MARGIN) -> tuple[int, int, int]:
+    """Square crop (x0, y0, side) centred on the face box."""
     x, y, w, h = face.box
-    longest = max(w, h)
-    side = longest * margin
-    if image_shape is not None:
-        side = max(longest, min(side, max(image_shape[:2])))
-    side = max(2, int(round(side)))
+    side = max(2, int(round(max(w, h) * margin)))
     cx, cy = x + w / 2, y + h / 2
     return int(round(cx - side / 2)), int(round(cy - side / 2)), side
 
 
-def crop_face(rgb: np.ndarray, face: Face, size: int, margin: float = CROP_MARGIN, fit_image: bool = True) -> np.ndarray:
-    """Square face crop resized to size x size; context comes from the image, edges are replicated,
-    never black. `fit_image=False` keeps the full margin (the training cache needs it exact)."""
+def crop_face(rgb: np.ndarray, face: Face, size: int, margin: float = CROP_MARGIN) -> np.ndarray:
+    """Square face crop resized to size x size; context comes from the image, edges are replicated, never black."""
+    x0, y0, side = crop_box(face, margin)
     h, w = rgb.shape[:2]
-    x0, y0, side = crop_box(face, margin, rgb.shape if fit_image else None)
     pads = (max(0, -y0), max(0, y0 + side - h), max(0, -x0), max(0, x0 + side - w))
     window = rgb[max(0, y0) : min(h, y0 + side), max(0, x0) : min(w, x0 + side)]
     if any(pads):

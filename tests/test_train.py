@@ -86,19 +86,18 @@ def _kept_span(img: np.ndarray) -> tuple[int, int]:
     return start, end
 
 
-def test_tight_frame_replicates_edges_around_an_untouched_face_and_shrinks_the_margin():
+def test_tight_frame_replicates_edges_around_an_untouched_face():
     noise = np.random.default_rng(0).integers(0, 256, (cache.CACHE_SIZE, cache.CACHE_SIZE, 3), dtype=np.uint8)
     box = cache.CACHE_SIZE / cache.CACHE_MARGIN
-    margins = []
+    cut = 0
     for seed in range(20):
-        out, margin = tight_frame(noise, cache.CACHE_MARGIN, np.random.default_rng(seed))
+        out = tight_frame(noise, cache.CACHE_MARGIN, np.random.default_rng(seed))
         assert out.shape == noise.shape and out.dtype == np.uint8
         (y0, y1), (x0, x1) = _kept_span(out), _kept_span(out.transpose(1, 0, 2))
         np.testing.assert_array_equal(out[y0:y1, x0:x1], noise[y0:y1, x0:x1])
         assert x1 - x0 >= 0.7 * box and y1 - y0 >= 0.9 * box  # the face itself stays
-        assert margin == pytest.approx(max(1.0, min(1.3, max(x1 - x0, y1 - y0) / box)), abs=0.02)
-        margins.append(margin)
-    assert min(margins) < 1.25  # some framings are tight enough to shrink the crop, as crop_box would
+        cut += max(x1 - x0, y1 - y0) < 1.3 * box
+    assert cut > 0  # some framings end closer to the face than the inference crop's margin
 
 
 def test_glasses_are_drawn_around_the_eyes_only_and_alike_for_a_pair(face_crop):

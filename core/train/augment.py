@@ -37,23 +37,21 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else img
 
 
-def inference_crop(img: np.ndarray, cache_margin: float, size: int, rng: np.random.Generator, flip: bool,
-                   margin: float = CROP_MARGIN) -> np.ndarray:
+def inference_crop(img: np.ndarray, cache_margin: float, size: int, rng: np.random.Generator, flip: bool) -> np.ndarray:
     """Re-crop a cached wide crop at the app's margin, with a little scale and shift jitter."""
     full = img.shape[0]
-    side = full * margin / cache_margin * rng.uniform(0.92, 1.12)
+    side = full * CROP_MARGIN / cache_margin * rng.uniform(0.92, 1.12)
     cx, cy = full / 2 + rng.uniform(-0.04, 0.04, 2) * side
     matrix = np.array([[size / side, 0, size / 2 - cx * size / side], [0, size / side, size / 2 - cy * size / side]], np.float32)
     out = cv2.warpAffine(img, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
     return out[:, ::-1].copy() if flip else out
 
 
-def tight_frame(img: np.ndarray, cache_margin: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """(image, inference margin) of a photo cut close around the face, as face-crop data sets and
-    profile pictures are: each side (80 %) ends near the face box (left and right from 15 % of
-    the box's longest side inside it, as faces are narrower than tall, to 20 % outside; top and
-    bottom from 5 % inside to 25 % outside); past it the edge pixels are replicated, as `crop_face`
-    does past an image's edge, and the margin shrinks as `crop_box` shrinks it to the image's longer side."""
+def tight_frame(img: np.ndarray, cache_margin: float, rng: np.random.Generator) -> np.ndarray:
+    """A photo cut close around the face, as face-crop data sets and profile pictures are: each
+    side (80 %) ends near the face box (left and right from 15 % of the box's longest side inside
+    it, as faces are narrower than tall, to 20 % outside; top and bottom from 5 % inside to 25 %
+    outside); past it the edge pixels are replicated, as `crop_face` does past an image's edge."""
     full = img.shape[0]
     box = full / cache_margin  # the face box's longest side; the cached crop is centred on it
     room = (full - box) / 2
@@ -61,8 +59,7 @@ def tight_frame(img: np.ndarray, cache_margin: float, rng: np.random.Generator) 
     reach = [rng.uniform(*r) * box if rng.random() < 0.8 else room for r in ranges]
     x0, y0 = (int(round(max(0.0, room - r))) for r in reach[:2])
     x1, y1 = (int(round(min(full, full - room + r))) for r in reach[2:])
-    out = cv2.copyMakeBorder(img[y0:y1, x0:x1], y0, full - y1, x0, full - x1, cv2.BORDER_REPLICATE)
-    return out, max(1.0, min(CROP_MARGIN, max(x1 - x0, y1 - y0) / box))
+    return cv2.copyMakeBorder(img[y0:y1, x0:x1], y0, full - y1, x0, full - x1, cv2.BORDER_REPLICATE)
 
 
 def glasses(img: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from core.faces import Face, FaceDetector, crop_box, crop_face
 from core.media import MediaError, decode_image, sample_frames
 
-CACHE_SIZE = 288  # the inference crop inside it is 288 * 1.3 / 1.6 = 234 px, room for a 224 px input
+CACHE_SIZE = 224  # the inference crop inside it is 224 * 1.3 / 1.6 = 182 px: a --size above that is up-sampled
 CACHE_MARGIN = 1.6
 VIDEO_FRAMES_PER_SECOND = 8
 
@@ -36,7 +36,7 @@ _detector: FaceDetector | None = None
 def _crop(rgb: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
     x0, y0, side = crop_box(face, CACHE_MARGIN)
     landmarks = (face.landmarks - np.array([x0, y0])) * (CACHE_SIZE / side)
-    return crop_face(rgb, face, CACHE_SIZE, CACHE_MARGIN, fit_image=False), landmarks.astype(np.float32)
+    return crop_face(rgb, face, CACHE_SIZE, CACHE_MARGIN), landmarks.astype(np.float32)
 
 
 def _largest_face(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from core.faces import CROP_MARGIN
 from core.train.augment import degrade, generator_traces, glasses, inference_crop, tight_frame
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import self_blend, swap_blend
@@ -47,17 +46,14 @@ def load_pools(cache: Path, held_out: float = 0.08, seed: int = 0) -> tuple[dict
     return train, val
 
 
-# Share of samples framed as a photo cut close around the face (augment.tight_frame).
-TIGHT_FRAME = 0.25
-
-
-def _finish(img: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """Degradation, framing and inference crop; the same seed gives a pair the same of each."""
+def _finish(img: np.ndarray, size: int, seed: int, tight: float = 0.0) -> np.ndarray:
+    """Degradation, framing (share `tight` cut close around the face) and inference crop; the same
+    seed gives a pair the same of each."""
     rng = np.random.default_rng(seed)
-    out, margin = degrade(img, seed), CROP_MARGIN
-    if rng.random() < TIGHT_FRAME:
-        out, margin = tight_frame(out, CACHE_MARGIN, rng)
-    return inference_crop(out, CACHE_MARGIN, size, rng, flip=bool(seed % 2), margin=margin)
+    out = degrade(img, seed)
+    if tight and rng.random() < tight:
+        out = tight_frame(out, CACHE_MARGIN, rng)
+    return inference_crop(out, CACHE_MARGIN, size, rng, flip=bool(seed % 2))
 
 
 def _twin(pool: Pool, i: int, rng: np.random.Generator, swaps: float) -> np.ndarray:
@@ -69,8 +65,8 @@ def _twin(pool: Pool, i: int, rng: np.random.Generator, swaps: float) -> np.ndar
 
 
 def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, swaps: float = 0.0,
-                glasses_share: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
-    """`pairs` reals and their blended twins; each pair shares crop, flip, degradation and any glasses."""
+                glasses_share: float = 0.0, tight: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
+    """`pairs` reals and their blended twins; each pair shares crop, flip, degradation, framing and any glasses."""
     names = [n for n in BLEND_MIX if n in pools]
     weights = np.array([BLEND_MIX[n] for n in names])
     images, labels = [], []
@@ -81,7 +77,7 @@ def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Ge
         seed = int(rng.integers(1 << 31))
         if glasses_share and rng.random() < glasses_share:
             real, fake = (glasses(img, pool.landmarks[i], seed) for img in (real, fake))
-        images += [_finish(real, size, seed), _finish(fake, size, seed)]
+        images += [_finish(real, size, seed, tight), _finish(fake, size, seed, tight)]
         labels += [0.0, 1.0]
     return images, np.array(labels, np.float32)
 
