@@ -197,20 +197,31 @@ def test_cache_of_a_folder_without_faces_says_what_is_wrong(tmp_path):
         cache.build(tmp_path / "nowhere", tmp_path / "cache", workers=1)
 
 
+def _run_folder(path, size: int, steps: int):
+    """A run folder as core.train leaves it: random weights (no ImageNet package needed) and a summary."""
+    import torch
+    from core.model import create_branch
+
+    path.mkdir(parents=True)
+    torch.save(create_branch("mobilenet_v2").state_dict(), path / "final.pt")
+    (path / "summary.json").write_text(json.dumps({"backbone": "mobilenet_v2", "input_size": size, "steps": steps}))
+    return path
+
+
 def test_export_keeps_a_shipped_branch_and_its_training_record(tmp_path):
     from core.train.export import export
 
-    first = export({}, tmp_path, "mobilenet_v2", 48)
-    shipped = json.loads((tmp_path / "detector.json").read_text())
-    shipped["branches"]["synthetic"]["calib_a"] = 2.0
-    shipped["training"]["synthetic"] = {"steps": 7}
-    (tmp_path / "detector.json").write_text(json.dumps(shipped))
-    before = (tmp_path / "synthetic.pt").read_bytes()
-    meta = export({}, tmp_path, "mobilenet_v2", 64, keep=("synthetic",))
-    assert (tmp_path / "synthetic.pt").read_bytes() == before
-    assert meta["training"]["synthetic"] == {"steps": 7} and "calib_a" not in meta["branches"]["synthetic"]
+    shipped = tmp_path / "weights"
+    export({"blend": _run_folder(tmp_path / "b1", 48, 1), "synthetic": _run_folder(tmp_path / "s1", 48, 7)}, shipped, "mobilenet_v2", 0)
+    meta = json.loads((shipped / "detector.json").read_text())
+    meta["branches"]["synthetic"]["calib_a"] = 2.0
+    (shipped / "detector.json").write_text(json.dumps(meta))
+    before = (shipped / "synthetic.pt").read_bytes()
+    meta = export({"blend": _run_folder(tmp_path / "b2", 64, 2)}, shipped, "mobilenet_v2", 0, keep=("synthetic",))
+    assert (shipped / "synthetic.pt").read_bytes() == before
+    assert meta["training"]["synthetic"]["steps"] == 7 and meta["training"]["blend"]["steps"] == 2
+    assert "calib_a" not in meta["branches"]["synthetic"] and not meta["version"].endswith("-untrained")
     assert meta["branches"]["synthetic"]["input_size"] == 48 and meta["branches"]["blend"]["input_size"] == 64
-    assert first["version"].endswith("-untrained")
 
 
 def test_face_detector_rejects_non_finite_boxes(monkeypatch):
