@@ -65,7 +65,8 @@ def tight_frame(img: np.ndarray, cache_margin: float, rng: np.random.Generator) 
 def glasses(img: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:
     """Spectacles drawn around both eyes (frames, bridge, temples, sometimes tinted lenses): drawn
     identically on a real face and its twin, so frame edges around the eyes, which look like the
-    boundary of an eye blend, are never the cue (real faces with glasses were false positives)."""
+    boundary of an eye blend, are never the cue. Tried on dev's one real-video false positive (a man
+    with glasses): it stayed high, so this is an option, not in the recipe (weights/MODEL_CARD.md)."""
     rng = np.random.default_rng(seed)
     out = img.copy()
     right, left = landmarks[0].astype(np.float64), landmarks[1].astype(np.float64)
