@@ -63,12 +63,13 @@ def export(runs: dict[str, Path], out: Path, backbone: str, size: int, keep: tup
             continue
         trained = name in runs
         summary = json.loads((runs[name] / "summary.json").read_text()) if trained else {}
-        net = create_branch(summary.get("backbone", backbone), pretrained=not trained)
+        arch, input_size = summary.get("backbone", backbone), summary.get("input_size", size)
+        net = create_branch(arch, pretrained=not trained)
         if trained:
             net.load_state_dict(torch.load(runs[name] / "final.pt", map_location="cpu", weights_only=True))
             training[name] = summary
         save_branch(net, out / f"{name}.pt")
-        branches[name] = _branch_entry(summary.get("backbone", backbone), summary.get("input_size", size), trained, name)
+        branches[name] = _branch_entry(arch, input_size, trained, name)
     now = dt.datetime.now(dt.timezone.utc)
     complete = len(training) == len(BRANCHES)
     metadata = {
