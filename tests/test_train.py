@@ -9,9 +9,10 @@ import pytest
 from skimage import data
 
 from core.faces import FaceDetector
-from core.train import cache
+from core.train import cache, validate
+from core.train import data as train_data
 from core.train.augment import degrade, generator_traces, glasses, inference_crop, tight_frame
-from core.train.sbi import PARTS, face_mask, self_blend, swap_blend
+from core.train.sbi import PARTS, composite_blend, face_mask, self_blend, swap_blend
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,8 @@ def donor_face(face_crop):
 
 
 BLENDS = {"self": lambda img, lm, rng, donor: self_blend(img, lm, rng),
-          "swap": lambda img, lm, rng, donor: swap_blend(img, lm, *donor, rng)}
+          "swap": lambda img, lm, rng, donor: swap_blend(img, lm, *donor, rng),
+          "composite": lambda img, lm, rng, donor: composite_blend(img, lm, [donor, (img[::-1].copy(), lm)], rng)}
 
 
 @pytest.mark.parametrize("kind", BLENDS)
@@ -61,6 +63,34 @@ def test_blends_change_only_inside_the_mask(face_crop, seed, kind):
     assert diff[mask == 0].max() == 0, "pixels outside the mask must equal the source"
     inside = mask > 0.5 * mask.max()
     assert inside.any() and diff[inside].mean() > 0.5, "the blended region must differ from the source"
+
+
+def _one_face_pools(face_crop) -> dict:
+    img, landmarks = face_crop
+    pool = train_data.Pool(np.stack([img, img[:, ::-1]]), np.stack([landmarks] * 2), np.array(["a", "b"]))
+    return {"utkface": pool, "gan_real": pool, "gan_fake": pool}
+
+
+def test_undegraded_batches_skip_the_degradation(face_crop, monkeypatch):
+    def no_degrading(img, seed):
+        raise AssertionError("degrade called")
+
+    monkeypatch.setattr(train_data, "degrade", no_degrading)
+    pools = _one_face_pools(face_crop)
+    for batch in (train_data.blend_batch(pools, 3, 48, np.random.default_rng(0), degraded=False),
+                  train_data.synthetic_batch(pools, 4, 48, np.random.default_rng(0), degraded=False)):
+        images, labels = batch
+        assert len(images) == len(labels) and all(im.shape == (48, 48, 3) for im in images)
+    with pytest.raises(AssertionError, match="degrade called"):
+        train_data.blend_batch(pools, 1, 48, np.random.default_rng(0))
+
+
+def test_blend_batches_mix_in_part_composites(face_crop, monkeypatch):
+    made = []
+    monkeypatch.setattr(train_data, "composite_blend", lambda *a: made.append(a) or composite_blend(*a))
+    images, labels = train_data.blend_batch(_one_face_pools(face_crop), 4, 48, np.random.default_rng(0), composites=1.0)
+    assert len(made) == 4 and len(made[0][2]) > 1  # every twin a composite, from several donors
+    assert labels.tolist() == [0.0, 1.0] * 4 and all(im.dtype == np.uint8 for im in images)
 
 
 def test_degrade_is_shared_by_a_pair(face_crop):
@@ -138,7 +168,7 @@ def _tiny_data(root, monkeypatch):
 TINY = ["--batch", "4", "--val-batches", "1", "--no-pretrained", "--threads", "1"]
 
 
-def test_cache_and_one_training_step(tmp_path, monkeypatch):
+def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     """Build a crop cache from generated images, then train one step and export weights."""
     from core.train import __main__ as train_cli
     from core.train.export import export
@@ -153,12 +183,16 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch):
         train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", *TINY])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
+        assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
         assert (out / "checkpoint.pt").exists()
     meta = export({b: tmp_path / b for b in ("blend", "synthetic")}, tmp_path / "weights", "mobilenet_v2", 64)
     assert all(b["trained"] for b in meta["branches"].values())
     detector = load_detector(tmp_path / "weights")
     probs = detector.score([np.zeros((64, 64, 3), np.uint8)] * 2)
     assert set(probs) == {"blend", "synthetic", "fused"} and probs["fused"].shape == (2,)
+    validate.main(["--cache", str(tmp_path / "cache"), "--weights", str(tmp_path / "weights"), "--batches", "1"])
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith(("| blend", "| synthetic"))]
+    assert len(rows) == 2 and all(0.0 <= float(cell) <= 1.0 for row in rows for cell in row[2:4])
 
 
 def test_recipe_from_data_runs_every_stage_and_resumes(tmp_path, monkeypatch, capsys):

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from core.metrics import roc_auc
 from tqdm import tqdm
 
 from core.model import create_branch, to_tensor, BranchConfig
 from core.train import cache as crop_cache
 from core.train.data import blend_batch, load_pools, synthetic_batch
 from core.train.export import export
+from core.train.validate import held_out_auc
 
 BRANCHES = ("blend", "synthetic")
 
@@ -38,12 +38,9 @@ RECIPE = (
 )
 
 
-def _batch(args: argparse.Namespace, pools, rng: np.random.Generator, extras: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
-    """A training batch; `extras=False` (validation): self-blends only, no glasses, no tight framing."""
+def _batch(args: argparse.Namespace, pools, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
     if args.branch == "blend":
-        if not extras:
-            return blend_batch(pools, args.batch // 2, args.size, rng)
-        return blend_batch(pools, args.batch // 2, args.size, rng, args.swaps, args.glasses, args.tight)
+        return blend_batch(pools, args.batch // 2, args.size, rng, args.swaps, args.glasses, args.tight, args.composites)
     return synthetic_batch(pools, args.batch, args.size, rng)
 
 
@@ -51,21 +48,6 @@ def _checkpoint(path: Path, net, opt, sched, step: int, rng: np.random.Generator
     tmp = path.with_suffix(".tmp")
     torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step, "rng": rng.bit_generator.state}, tmp)
     tmp.replace(path)  # atomic: an interruption never leaves a half checkpoint
-
-
-def _validate(net, pools, args) -> float:
-    """AUC on held-out sources with a fixed seed, so runs are comparable; blend: self-blends only."""
-    net.eval()
-    rng = np.random.default_rng(1234)
-    cfg = BranchConfig("v", args.backbone, "", args.size)
-    scores, labels = [], []
-    with torch.inference_mode():
-        for _ in range(args.val_batches):
-            images, y = _batch(args, pools, rng, extras=False)
-            scores.append(net(to_tensor(images, cfg)).numpy())
-            labels.append(y)
-    net.train()
-    return roc_auc(np.concatenate(labels), np.concatenate(scores))
 
 
 def train(args: argparse.Namespace) -> None:
@@ -107,11 +89,14 @@ def train(args: argparse.Namespace) -> None:
         if step % args.every == 0 or step == args.steps:
             _checkpoint(ckpt, net, opt, sched, step, rng)
     bar.close()
-    auc = _validate(net, val_pools, args)
+    val_cfg = BranchConfig("val", args.backbone, "", args.size)
+    aucs = [held_out_auc(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch, degraded) for degraded in (True, False)]
     torch.save(net.state_dict(), args.out / "final.pt")
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size, "steps": args.steps,
                "batch": args.batch, "swaps": args.swaps if args.branch == "blend" else None,
-               "glasses": args.glasses if args.branch == "blend" else None, "tight": args.tight if args.branch == "blend" else None, "lr": args.lr, "seed": args.seed, "held_out_auc": auc}
+               "glasses": args.glasses if args.branch == "blend" else None,
+               "composites": args.composites if args.branch == "blend" else None, "tight": args.tight if args.branch == "blend" else None, "lr": args.lr, "seed": args.seed,
+               "held_out_auc": aucs[0], "held_out_auc_undegraded": aucs[1]}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
 
@@ -146,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32, help="images per step (blend: half reals, half twins)")
     parser.add_argument("--swaps", type=float, default=0.3, help="blend: share of twins blended from another face (Face X-ray style)")
+    parser.add_argument("--composites", type=float, default=0.0, help="blend: share of twins made of parts from several faces, hand-placed")
     parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--tight", type=float, default=0.0, help="blend: share of pairs framed as a photo cut close around the face")
     parser.add_argument("--lr", type=float, default=3e-4)

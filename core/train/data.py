@@ -8,7 +8,7 @@ import numpy as np
 
 from core.train.augment import degrade, generator_traces, glasses, inference_crop, tight_frame
 from core.train.cache import CACHE_MARGIN
-from core.train.sbi import self_blend, swap_blend
+from core.train.sbi import composite_blend, self_blend, swap_blend
 
 __all__ = ["Pool", "load_pools", "blend_batch", "synthetic_batch", "BLEND_MIX"]
 
@@ -46,26 +46,31 @@ def load_pools(cache: Path, held_out: float = 0.08, seed: int = 0) -> tuple[dict
     return train, val
 
 
-def _finish(img: np.ndarray, size: int, seed: int, tight: float = 0.0) -> np.ndarray:
-    """Degradation, framing (share `tight` cut close around the face) and inference crop; the same
-    seed gives a pair the same of each."""
+def _finish(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degraded: bool = True) -> np.ndarray:
+    """Degradation (unless not `degraded`), framing (share `tight` cut close around the face) and
+    inference crop; the same seed gives a pair the same of each."""
     rng = np.random.default_rng(seed)
-    out = degrade(img, seed)
+    out = degrade(img, seed) if degraded else img
     if tight and rng.random() < tight:
         out = tight_frame(out, CACHE_MARGIN, rng)
     return inference_crop(out, CACHE_MARGIN, size, rng, flip=bool(seed % 2))
 
 
-def _twin(pool: Pool, i: int, rng: np.random.Generator, swaps: float) -> np.ndarray:
-    """A pseudo-fake of crop `i`: self-blended, or (share `swaps`) blended with another face of the same source."""
-    if rng.random() >= swaps:
+def _twin(pool: Pool, i: int, rng: np.random.Generator, swaps: float, composites: float = 0.0) -> np.ndarray:
+    """A pseudo-fake of crop `i`: self-blended, or blended with another face of the same source (share
+    `swaps`), or with parts of several (share `composites`)."""
+    kind = rng.random()
+    if kind >= swaps + composites:
         return self_blend(pool.crops[i], pool.landmarks[i], rng)[0]
-    j = int(rng.integers(len(pool.crops)))
-    return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng)[0]
+    if kind < swaps:
+        j = int(rng.integers(len(pool.crops)))
+        return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng)[0]
+    donors = [(pool.crops[j], pool.landmarks[j]) for j in rng.integers(len(pool.crops), size=4)]
+    return composite_blend(pool.crops[i], pool.landmarks[i], donors, rng)[0]
 
 
 def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, swaps: float = 0.0,
-                glasses_share: float = 0.0, tight: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
+                glasses_share: float = 0.0, tight: float = 0.0, composites: float = 0.0, degraded: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
     """`pairs` reals and their blended twins; each pair shares crop, flip, degradation, framing and any glasses."""
     names = [n for n in BLEND_MIX if n in pools]
     weights = np.array([BLEND_MIX[n] for n in names])
@@ -73,16 +78,17 @@ def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Ge
     for name in rng.choice(names, pairs, p=weights / weights.sum()):
         pool = pools[name]
         i = int(rng.integers(len(pool.crops)))
-        real, fake = pool.crops[i], _twin(pool, i, rng, swaps)
+        real, fake = pool.crops[i], _twin(pool, i, rng, swaps, composites)
         seed = int(rng.integers(1 << 31))
         if glasses_share and rng.random() < glasses_share:
             real, fake = (glasses(img, pool.landmarks[i], seed) for img in (real, fake))
-        images += [_finish(real, size, seed, tight), _finish(fake, size, seed, tight)]
+        images += [_finish(img, size, seed, tight, degraded) for img in (real, fake)]
         labels += [0.0, 1.0]
     return images, np.array(labels, np.float32)
 
 
-def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.random.Generator, traces: float = 0.25) -> tuple[list[np.ndarray], np.ndarray]:
+def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.random.Generator, traces: float = 0.25,
+                    degraded: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
     """Half fakes (GAN faces, or reals with simulated generator traces), half reals from every source."""
     # Video frames weigh most among reals: soft, compressed real video faces were the synthetic
     # branch's main false positives on dev (3 of 5 real videos with 20% video reals).
@@ -99,6 +105,6 @@ def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.rando
         img = pool.crops[int(rng.integers(len(pool.crops)))]
         if fake and pool is not pools["gan_fake"]:
             img = generator_traces(img, rng)
-        images.append(_finish(img, size, int(rng.integers(1 << 31))))
+        images.append(_finish(img, size, int(rng.integers(1 << 31)), degraded=degraded))
         labels.append(float(fake))
     return images, np.array(labels, np.float32)

@@ -8,16 +8,31 @@ their combinations), because real splices replace parts of a face.
 `swap_blend` is the Face X-ray variant (Li et al., CVPR 2020): the source is another person's face,
 aligned on the five landmarks and colour-matched only sometimes, as a hurried editor would. It adds
 the texture, lighting and skin-tone mismatches of real swaps and splices that a self-blend lacks.
+
+`composite_blend` is a face-part composite: each of several parts (an eye, the other eye, the nose,
+the mouth) comes from its own donor, placed by hand, i.e. slightly off in scale, turn and position,
+as in manual photo montages and part-wise edits, where a self-blend or a one-donor swap keeps the
+face's geometry consistent.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-__all__ = ["face_mask", "self_blend", "swap_blend", "PARTS"]
+__all__ = ["face_mask", "self_blend", "swap_blend", "composite_blend", "PARTS"]
 
 PARTS = ("face", "eyes", "left_eye", "right_eye", "nose", "mouth", "eyes_nose", "nose_mouth", "eyes_mouth")
 _PART_WEIGHTS = np.array([0.45, 0.09, 0.04, 0.04, 0.07, 0.11, 0.07, 0.07, 0.06])
+_COMPOSITE_PARTS = ("left_eye", "right_eye", "nose", "mouth")
+
+
+def _part_centre(lm: np.ndarray, part: str) -> np.ndarray:
+    """Centre of a single part's ellipse (landmarks: right eye, left eye, nose, mouth right, mouth left)."""
+    if part == "nose":
+        return lm[2] * 0.8 + lm[:2].mean(0) * 0.2
+    if part == "mouth":
+        return lm[3:].mean(0)
+    return lm[{"left_eye": 1, "right_eye": 0}[part]]
 
 
 def _ellipse(mask: np.ndarray, centre: np.ndarray, axes: tuple[float, float], angle: float) -> None:
@@ -53,12 +68,10 @@ def face_mask(landmarks: np.ndarray, size: int, part: str, rng: np.random.Genera
         for i in {"left_eye": [1], "right_eye": [0]}.get(part, [0, 1]):
             _ellipse(mask, lm[i], (0.38 * eye_dist * jitter(), 0.24 * eye_dist * jitter()), angle)
     if "nose" in part:
-        centre = lm[2] * 0.8 + lm[:2].mean(0) * 0.2
-        _ellipse(mask, centre, (0.3 * eye_dist * jitter(), 0.45 * eye_dist * jitter()), angle)
+        _ellipse(mask, _part_centre(lm, "nose"), (0.3 * eye_dist * jitter(), 0.45 * eye_dist * jitter()), angle)
     if "mouth" in part:
-        centre = lm[3:].mean(0)
         width = float(np.linalg.norm(lm[4] - lm[3]))
-        _ellipse(mask, centre, (0.75 * width * jitter(), 0.32 * width * jitter()), angle)
+        _ellipse(mask, _part_centre(lm, "mouth"), (0.75 * width * jitter(), 0.32 * width * jitter()), angle)
     return mask
 
 
@@ -123,9 +136,43 @@ def _match_colour(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray)
 def swap_blend(img: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, donor_landmarks: np.ndarray, rng: np.random.Generator,
                part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): `donor`'s face aligned onto `img` by its landmarks and blended in."""
-    matrix, _ = cv2.estimateAffinePartial2D(donor_landmarks.astype(np.float32), landmarks.astype(np.float32))
-    size = img.shape[0]
-    source = _alter(donor, rng) if matrix is None else cv2.warpAffine(_alter(donor, rng), matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
+    source = _aligned(donor, donor_landmarks, landmarks, img.shape[0], rng)
     if rng.random() < 0.6:
         source = _match_colour(source, img, landmarks)
     return _blend(source, img, landmarks, rng, part)
+
+
+def _aligned(donor: np.ndarray, donor_landmarks: np.ndarray, landmarks: np.ndarray, size: int, rng: np.random.Generator,
+             nudge: np.ndarray | None = None) -> np.ndarray:
+    """The altered donor warped onto the target's landmarks, then by `nudge` (3 x 3) if given."""
+    matrix, _ = cv2.estimateAffinePartial2D(donor_landmarks.astype(np.float32), landmarks.astype(np.float32))
+    matrix = np.eye(3)[:2] if matrix is None else matrix
+    if nudge is not None:
+        matrix = (nudge @ np.vstack([matrix, [0, 0, 1]]))[:2]
+    return cv2.warpAffine(_alter(donor, rng), matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
+
+
+def _hand_placed(centre: np.ndarray, eye_dist: float, rng: np.random.Generator) -> np.ndarray:
+    """A small scale, turn and shift about a part's centre (3 x 3): how far a hand-placed part is off."""
+    angle, scale = np.radians(rng.uniform(-6, 6)), rng.uniform(0.88, 1.14)
+    c, s = scale * np.cos(angle), scale * np.sin(angle)
+    shift = rng.uniform(-0.05, 0.05, 2) * eye_dist
+    rotate = np.array([[c, -s], [s, c]])
+    return np.vstack([np.hstack([rotate, (centre - rotate @ centre + shift)[:, None]]), [0, 0, 1]])
+
+
+def composite_blend(img: np.ndarray, landmarks: np.ndarray, donors: list[tuple[np.ndarray, np.ndarray]],
+                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(fake, blend mask): one to four single parts, each from a random donor, hand-placed and blended in turn."""
+    chosen = [p for p in _COMPOSITE_PARTS if rng.random() < 0.5] or [str(rng.choice(_COMPOSITE_PARTS))]
+    eye_dist = float(np.linalg.norm(landmarks[1] - landmarks[0])) or img.shape[0] / 4
+    fake, union = img, np.zeros(img.shape[:2], np.float32)
+    for part in chosen:
+        donor, donor_landmarks = donors[int(rng.integers(len(donors)))]
+        nudge = _hand_placed(_part_centre(landmarks, part), eye_dist, rng)
+        source = _aligned(donor, donor_landmarks, landmarks, img.shape[0], rng, nudge)
+        if rng.random() < 0.8:  # montage editors match colour as a rule
+            source = _match_colour(source, img, landmarks)
+        fake, mask = _blend(source, fake, landmarks, rng, part)
+        union = np.maximum(union, mask)
+    return fake, union
