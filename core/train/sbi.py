@@ -35,6 +35,10 @@ def _part_centre(lm: np.ndarray, part: str) -> np.ndarray:
     return lm[{"left_eye": 1, "right_eye": 0}[part]]
 
 
+def _eye_distance(lm: np.ndarray, size: int) -> float:
+    return float(np.linalg.norm(lm[1] - lm[0])) or size / 4
+
+
 def _ellipse(mask: np.ndarray, centre: np.ndarray, axes: tuple[float, float], angle: float) -> None:
     cv2.ellipse(mask, tuple(int(v) for v in centre), (max(2, int(axes[0])), max(2, int(axes[1]))), angle, 0, 360, 1.0, -1)
 
@@ -58,15 +62,15 @@ def face_mask(landmarks: np.ndarray, size: int, part: str, rng: np.random.Genera
     """Binary float32 mask (size x size) of a face region, before deformation and blur."""
     lm = landmarks
     mask = np.zeros((size, size), np.float32)
-    eye_dist = float(np.linalg.norm(lm[1] - lm[0])) or size / 4
+    eye_dist = _eye_distance(lm, size)
     angle = float(np.degrees(np.arctan2(*(lm[1] - lm[0])[::-1])))
     jitter = lambda: rng.uniform(0.85, 1.2)  # noqa: E731
     if part == "face":
         cv2.fillPoly(mask, [np.round(_face_hull(lm, rng)).astype(np.int32)], 1.0)
         return mask
     if "eye" in part:
-        for i in {"left_eye": [1], "right_eye": [0]}.get(part, [0, 1]):
-            _ellipse(mask, lm[i], (0.38 * eye_dist * jitter(), 0.24 * eye_dist * jitter()), angle)
+        for eye in [part] if part in ("left_eye", "right_eye") else ["right_eye", "left_eye"]:
+            _ellipse(mask, _part_centre(lm, eye), (0.38 * eye_dist * jitter(), 0.24 * eye_dist * jitter()), angle)
     if "nose" in part:
         _ellipse(mask, _part_centre(lm, "nose"), (0.3 * eye_dist * jitter(), 0.45 * eye_dist * jitter()), angle)
     if "mouth" in part:
@@ -165,7 +169,7 @@ def composite_blend(img: np.ndarray, landmarks: np.ndarray, donors: list[tuple[n
                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): one to four single parts, each from a random donor, hand-placed and blended in turn."""
     chosen = [p for p in _COMPOSITE_PARTS if rng.random() < 0.5] or [str(rng.choice(_COMPOSITE_PARTS))]
-    eye_dist = float(np.linalg.norm(landmarks[1] - landmarks[0])) or img.shape[0] / 4
+    eye_dist = _eye_distance(landmarks, img.shape[0])
     fake, union = img, np.zeros(img.shape[:2], np.float32)
     for part in chosen:
         donor, donor_landmarks = donors[int(rng.integers(len(donors)))]
