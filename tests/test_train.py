@@ -11,7 +11,7 @@ from skimage import data
 from core.faces import FaceDetector
 from core.train import cache, validate
 from core.train import data as train_data
-from core.train.augment import degrade, generator_traces, glasses, inference_crop, tight_frame
+from core.train.augment import degrade, generator_traces, glasses, inference_crop, skin_smoothing, tight_frame
 from core.train.sbi import PARTS, composite_blend, face_mask, self_blend, swap_blend
 
 
@@ -143,6 +143,19 @@ def test_glasses_are_drawn_around_the_eyes_only_and_alike_for_a_pair(face_crop):
         assert not changed[mouth[1] - 3 : mouth[1] + 4, mouth[0] - 3 : mouth[0] + 4].any()
 
 
+def test_skin_smoothing_smooths_skin_tones_only_and_alike_for_a_pair():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 12, (96, 96, 3))
+    img = np.clip(noise + np.where(np.arange(96)[None, :, None] < 48, [200, 150, 120], [40, 80, 200]), 0, 255).astype(np.uint8)
+    for seed in range(4):
+        out = skin_smoothing(img, seed)
+        np.testing.assert_array_equal(out, skin_smoothing(img, seed))
+        assert out.shape == img.shape and out.dtype == np.uint8
+        texture = lambda x: cv2.Laplacian(x.astype(np.float32), cv2.CV_32F).std()  # noqa: E731
+        assert texture(out[:, :36]) < 0.8 * texture(img[:, :36])  # skin-coloured half smoothed
+        np.testing.assert_array_equal(out[:, 60:], img[:, 60:])  # blue half untouched
+
+
 def test_generator_traces_add_spectral_energy(face_crop):
     img, _ = face_crop
     rng = np.random.default_rng(1)
@@ -180,10 +193,11 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
         assert z["landmarks"].shape == (3, 5, 2)
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
-        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", *TINY])
+        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1", *TINY])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
+        assert (0.0 <= summary["smoothing_auc"] <= 1.0) if branch == "blend" else summary["smoothing_auc"] is None
         assert (out / "checkpoint.pt").exists()
     meta = export({b: tmp_path / b for b in ("blend", "synthetic")}, tmp_path / "weights", "mobilenet_v2", 64)
     assert all(b["trained"] for b in meta["branches"].values())
@@ -193,6 +207,7 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     validate.main(["--cache", str(tmp_path / "cache"), "--weights", str(tmp_path / "weights"), "--batches", "1"])
     rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith(("| blend", "| synthetic"))]
     assert len(rows) == 2 and all(0.0 <= float(cell) <= 1.0 for row in rows for cell in row[2:4])
+    assert 0.0 <= float(rows[0][4]) <= 1.0 and rows[1][4].strip() == "n/a"  # smoothing is measured on the blend branch
 
 
 def test_recipe_from_data_runs_every_stage_and_resumes(tmp_path, monkeypatch, capsys):

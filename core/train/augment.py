@@ -6,7 +6,7 @@ import numpy as np
 
 from core.faces import CROP_MARGIN
 
-__all__ = ["degrade", "inference_crop", "tight_frame", "glasses", "generator_traces"]
+__all__ = ["degrade", "inference_crop", "tight_frame", "glasses", "skin_smoothing", "generator_traces"]
 
 
 def degrade(img: np.ndarray, seed: int) -> np.ndarray:
@@ -90,6 +90,21 @@ def glasses(img: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:
     for c, side in ((centres[0], -1), (centres[1], 1)):
         cv2.line(out, _point(c + side * edge), _point(c + side * edge * 1.9), colour, thick, cv2.LINE_AA)
     return out
+
+
+def skin_smoothing(img: np.ndarray, seed: int) -> np.ndarray:
+    """A phone beauty filter: edge-preserving smoothing over skin-coloured pixels, applied alike to a
+    real face and its twin. Smoothing alone doubled the shipped blend branch's mean score on
+    held-out real faces (it reads a smooth face region as pasted in), and such filters are common
+    in selfie and phone video."""
+    rng = np.random.default_rng(seed)
+    out = img
+    for _ in range(int(rng.integers(1, 3))):
+        out = cv2.bilateralFilter(out, int(rng.integers(5, 10)), rng.uniform(20, 60), rng.uniform(4, 10))
+    ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
+    skin = ((ycc[..., 1] > 133) & (ycc[..., 1] < 178) & (ycc[..., 2] > 75) & (ycc[..., 2] < 130)).astype(np.float32)
+    skin = cv2.GaussianBlur(skin, (0, 0), 3)[..., None] * rng.uniform(0.6, 1.0)
+    return np.clip(img * (1 - skin) + out * skin, 0, 255).astype(np.uint8)
 
 
 def _point(xy: np.ndarray) -> tuple[int, int]:

@@ -1,16 +1,17 @@
 """Training samples for both branches, drawn from the crop cache of `core.train.cache`."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from core.train.augment import degrade, generator_traces, glasses, inference_crop, tight_frame
+from core.train.augment import degrade, generator_traces, glasses, inference_crop, skin_smoothing, tight_frame
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import composite_blend, self_blend, swap_blend
 
-__all__ = ["Pool", "load_pools", "blend_batch", "synthetic_batch", "BLEND_MIX"]
+__all__ = ["Pool", "load_pools", "draw_reals", "finish_crop", "blend_batch", "synthetic_batch", "BLEND_MIX"]
 
 # Share of each real source in the blend branch: video frames are a third because the product
 # mostly judges video frames; aligned stills and in-the-wild photos make up the rest.
@@ -46,7 +47,7 @@ def load_pools(cache: Path, held_out: float = 0.08, seed: int = 0) -> tuple[dict
     return train, val
 
 
-def _finish(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degraded: bool = True) -> np.ndarray:
+def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degraded: bool = True) -> np.ndarray:
     """Degradation (unless not `degraded`), framing (share `tight` cut close around the face) and
     inference crop; the same seed gives a pair the same of each."""
     rng = np.random.default_rng(seed)
@@ -69,20 +70,29 @@ def _twin(pool: Pool, i: int, rng: np.random.Generator, swaps: float, composites
     return composite_blend(pool.crops[i], pool.landmarks[i], donors, rng)[0]
 
 
-def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, swaps: float = 0.0,
-                glasses_share: float = 0.0, tight: float = 0.0, composites: float = 0.0, degraded: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
-    """`pairs` reals and their blended twins; each pair shares crop, flip, degradation, framing and any glasses."""
+def draw_reals(pools: dict[str, Pool], count: int, rng: np.random.Generator) -> Iterator[tuple[Pool, int]]:
+    """`count` real crops (pool, index), sources drawn by BLEND_MIX; each index is drawn as it is
+    taken, so what the caller draws in between keeps its place in the random stream."""
     names = [n for n in BLEND_MIX if n in pools]
     weights = np.array([BLEND_MIX[n] for n in names])
+    for name in rng.choice(names, count, p=weights / weights.sum()):
+        yield pools[name], int(rng.integers(len(pools[name].crops)))
+
+
+def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, swaps: float = 0.0,
+                glasses_share: float = 0.0, tight: float = 0.0, composites: float = 0.0, degraded: bool = True,
+                beauty: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
+    """`pairs` reals and their blended twins; each pair shares crop, flip, degradation, framing and any
+    glasses or skin smoothing (share `beauty`)."""
     images, labels = [], []
-    for name in rng.choice(names, pairs, p=weights / weights.sum()):
-        pool = pools[name]
-        i = int(rng.integers(len(pool.crops)))
+    for pool, i in draw_reals(pools, pairs, rng):
         real, fake = pool.crops[i], _twin(pool, i, rng, swaps, composites)
         seed = int(rng.integers(1 << 31))
         if glasses_share and rng.random() < glasses_share:
             real, fake = (glasses(img, pool.landmarks[i], seed) for img in (real, fake))
-        images += [_finish(img, size, seed, tight, degraded) for img in (real, fake)]
+        if beauty and rng.random() < beauty:
+            real, fake = (skin_smoothing(img, seed) for img in (real, fake))
+        images += [finish_crop(img, size, seed, tight, degraded) for img in (real, fake)]
         labels += [0.0, 1.0]
     return images, np.array(labels, np.float32)
 
@@ -105,6 +115,6 @@ def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.rando
         img = pool.crops[int(rng.integers(len(pool.crops)))]
         if fake and pool is not pools["gan_fake"]:
             img = generator_traces(img, rng)
-        images.append(_finish(img, size, int(rng.integers(1 << 31)), degraded=degraded))
+        images.append(finish_crop(img, size, int(rng.integers(1 << 31)), degraded=degraded))
         labels.append(float(fake))
     return images, np.array(labels, np.float32)

@@ -1,4 +1,5 @@
-"""Held-out AUC of a branch on the crop cache's held-out groups, degraded as in training and not.
+"""Held-out AUC of a branch on the crop cache's held-out groups, degraded as in training and not;
+for the blend branch also whether skin smoothing alone reads as a manipulation.
 
 `python -m core.train.validate --cache ../cache --weights weights` measures the shipped branches
 (the `held_out_auc` of `detector.json` is the degraded figure of the training run).
@@ -13,9 +14,10 @@ import torch
 
 from core.metrics import roc_auc
 from core.model import BranchConfig, load_detector, to_tensor
-from core.train.data import Pool, blend_batch, load_pools, synthetic_batch
+from core.train.augment import skin_smoothing
+from core.train.data import Pool, finish_crop, blend_batch, draw_reals, load_pools, synthetic_batch
 
-__all__ = ["held_out_auc"]
+__all__ = ["held_out_auc", "smoothing_auc"]
 
 VAL_SEED = 1234  # fixed, so runs and shipped weights are compared on the same samples
 
@@ -23,20 +25,37 @@ VAL_SEED = 1234  # fixed, so runs and shipped weights are compared on the same s
 def held_out_auc(net: torch.nn.Module, pools: dict[str, Pool], branch: str, cfg: BranchConfig, batches: int = 20,
                  batch: int = 32, degraded: bool = True) -> float:
     """AUC on `batches` fixed batches; blend: self-blends only (no swaps, glasses or tight framing)."""
+    rng = np.random.default_rng(VAL_SEED)
+    images, labels = [], []
+    for _ in range(batches):
+        if branch == "blend":
+            drawn, y = blend_batch(pools, batch // 2, cfg.input_size, rng, degraded=degraded)
+        else:
+            drawn, y = synthetic_batch(pools, batch, cfg.input_size, rng, degraded=degraded)
+        images += drawn
+        labels.append(y)
+    return roc_auc(np.concatenate(labels), _scores(net, images, cfg, batch))
+
+
+def smoothing_auc(net: torch.nn.Module, pools: dict[str, Pool], cfg: BranchConfig, batches: int = 20, batch: int = 32) -> float:
+    """AUC of held-out real faces skin-smoothed (`skin_smoothing`) against the same faces as they are:
+    0.5 means smoothing is no cue, 1.0 that every smoothed real face scores above its original."""
+    rng = np.random.default_rng(VAL_SEED)
+    images = []
+    for pool, i in draw_reals(pools, batches * batch // 2, rng):
+        seed = int(rng.integers(1 << 31))
+        images += [finish_crop(img, cfg.input_size, seed, degraded=False) for img in (pool.crops[i], skin_smoothing(pool.crops[i], seed))]
+    labels = np.tile([0.0, 1.0], len(images) // 2)
+    return roc_auc(labels, _scores(net, images, cfg, batch))
+
+
+def _scores(net: torch.nn.Module, images: list[np.ndarray], cfg: BranchConfig, batch: int) -> np.ndarray:
     was_training = net.training
     net.eval()
-    rng = np.random.default_rng(VAL_SEED)
-    scores, labels = [], []
     with torch.inference_mode():
-        for _ in range(batches):
-            if branch == "blend":
-                images, y = blend_batch(pools, batch // 2, cfg.input_size, rng, degraded=degraded)
-            else:
-                images, y = synthetic_batch(pools, batch, cfg.input_size, rng, degraded=degraded)
-            scores.append(net(to_tensor(images, cfg)).numpy())
-            labels.append(y)
+        scores = [net(to_tensor(images[k : k + batch], cfg)).numpy() for k in range(0, len(images), batch)]
     net.train(was_training)
-    return roc_auc(np.concatenate(labels), np.concatenate(scores))
+    return np.concatenate(scores)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,11 +68,12 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(2)
     detector = load_detector(args.weights)
     _, val_pools = load_pools(args.cache, seed=args.seed)
-    print("| branch | held-out AUC, degraded | undegraded |\n|---|---|---|")
+    print("| branch | held-out AUC, degraded | undegraded | skin smoothing as a cue (AUC, 0.5 = none) |\n|---|---|---|---|")
     for name, net in detector.branches.items():
         cfg = detector.configs[name]
         aucs = [held_out_auc(net, val_pools, name, cfg, args.batches, degraded=d) for d in (True, False)]
-        print(f"| {name} | {aucs[0]:.3f} | {aucs[1]:.3f} |")
+        smoothing = f"{smoothing_auc(net, val_pools, cfg, args.batches):.3f}" if name == "blend" else "n/a"
+        print(f"| {name} | {aucs[0]:.3f} | {aucs[1]:.3f} | {smoothing} |")
 
 
 if __name__ == "__main__":
