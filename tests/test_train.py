@@ -88,7 +88,7 @@ def test_undegraded_batches_skip_the_degradation(face_crop, monkeypatch):
 def test_blend_batches_mix_in_part_composites(face_crop, monkeypatch):
     made = []
     monkeypatch.setattr(train_data, "composite_blend", lambda *a: made.append(a) or composite_blend(*a))
-    images, labels = train_data.blend_batch(_one_face_pools(face_crop), 4, 48, np.random.default_rng(0), composites=1.0)
+    images, labels = train_data.blend_batch(_one_face_pools(face_crop), 4, 48, np.random.default_rng(0), train_data.BlendMix(composites=1.0))
     assert len(made) == 4 and len(made[0][2]) > 1  # every twin a composite, from several donors
     assert labels.tolist() == [0.0, 1.0] * 4 and all(im.dtype == np.uint8 for im in images)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from core.model import create_branch, to_tensor, BranchConfig
 from core.train import cache as crop_cache
-from core.train.data import blend_batch, load_pools, synthetic_batch
+from core.train.data import BlendMix, blend_batch, load_pools, synthetic_batch
 from core.train.export import export
 from core.train.validate import held_out_auc, smoothing_auc
 
@@ -40,8 +41,12 @@ RECIPE = (
 
 def _batch(args: argparse.Namespace, pools, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
     if args.branch == "blend":
-        return blend_batch(pools, args.batch // 2, args.size, rng, args.swaps, args.glasses, args.tight, args.composites, beauty=args.beauty)
+        return blend_batch(pools, args.batch // 2, args.size, rng, _blend_mix(args))
     return synthetic_batch(pools, args.batch, args.size, rng)
+
+
+def _blend_mix(args: argparse.Namespace) -> BlendMix:
+    return BlendMix(**{f.name: getattr(args, f.name) for f in fields(BlendMix)})
 
 
 def _checkpoint(path: Path, net, opt, sched, step: int, rng: np.random.Generator) -> None:
@@ -92,10 +97,9 @@ def train(args: argparse.Namespace) -> None:
     val_cfg = BranchConfig("val", args.backbone, "", args.size)
     aucs = [held_out_auc(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch, degraded) for degraded in (True, False)]
     torch.save(net.state_dict(), args.out / "final.pt")
-    summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size, "steps": args.steps,
-               "batch": args.batch, "swaps": args.swaps if args.branch == "blend" else None,
-               "glasses": args.glasses if args.branch == "blend" else None,
-               "composites": args.composites if args.branch == "blend" else None, "beauty": args.beauty if args.branch == "blend" else None, "tight": args.tight if args.branch == "blend" else None, "lr": args.lr, "seed": args.seed,
+    mix = {f.name: getattr(args, f.name) if args.branch == "blend" else None for f in fields(BlendMix)}
+    summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
+               "steps": args.steps, "batch": args.batch, **mix, "lr": args.lr, "seed": args.seed,
                "held_out_auc": aucs[0], "held_out_auc_undegraded": aucs[1],
                "smoothing_auc": smoothing_auc(net, val_pools, val_cfg, args.val_batches, args.batch) if args.branch == "blend" else None}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -135,6 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--composites", type=float, default=0.0, help="blend: share of twins made of parts from several faces, hand-placed")
     parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--beauty", type=float, default=0.0, help="blend: share of pairs skin-smoothed alike (a phone beauty filter)")
+    parser.add_argument("--clean", type=float, default=0.0, help="blend: share of pairs left undegraded (fine seams visible)")
     parser.add_argument("--tight", type=float, default=0.0, help="blend: share of pairs framed as a photo cut close around the face")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--every", type=int, default=50, help="checkpoint every N steps")

@@ -11,7 +11,7 @@ from core.train.augment import degrade, generator_traces, glasses, inference_cro
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import composite_blend, self_blend, swap_blend
 
-__all__ = ["Pool", "load_pools", "draw_reals", "finish_crop", "blend_batch", "synthetic_batch", "BLEND_MIX"]
+__all__ = ["Pool", "BlendMix", "load_pools", "draw_reals", "finish_crop", "blend_batch", "synthetic_batch", "BLEND_MIX"]
 
 # Share of each real source in the blend branch: video frames are a third because the product
 # mostly judges video frames; aligned stills and in-the-wild photos make up the rest.
@@ -57,13 +57,25 @@ def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degra
     return inference_crop(out, CACHE_MARGIN, size, rng, flip=bool(seed % 2))
 
 
-def _twin(pool: Pool, i: int, rng: np.random.Generator, swaps: float, composites: float = 0.0) -> np.ndarray:
-    """A pseudo-fake of crop `i`: self-blended, or blended with another face of the same source (share
-    `swaps`), or with parts of several (share `composites`)."""
+@dataclass(frozen=True)
+class BlendMix:
+    """What a blend batch mixes in, each a share: of twins blended from another face (`swaps`, Face
+    X-ray style) or from parts of several (`composites`); of pairs wearing the same drawn glasses,
+    framed close around the face (`tight`), skin-smoothed alike (`beauty`) or left undegraded (`clean`)."""
+    swaps: float = 0.0
+    composites: float = 0.0
+    glasses: float = 0.0
+    tight: float = 0.0
+    beauty: float = 0.0
+    clean: float = 0.0
+
+
+def _twin(pool: Pool, i: int, rng: np.random.Generator, mix: BlendMix) -> np.ndarray:
+    """A pseudo-fake of crop `i`: self-blended, swap-blended or a part composite."""
     kind = rng.random()
-    if kind >= swaps + composites:
+    if kind >= mix.swaps + mix.composites:
         return self_blend(pool.crops[i], pool.landmarks[i], rng)[0]
-    if kind < swaps:
+    if kind < mix.swaps:
         j = int(rng.integers(len(pool.crops)))
         return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng)[0]
     donors = [(pool.crops[j], pool.landmarks[j]) for j in rng.integers(len(pool.crops), size=4)]
@@ -79,20 +91,20 @@ def draw_reals(pools: dict[str, Pool], count: int, rng: np.random.Generator) -> 
         yield pools[name], int(rng.integers(len(pools[name].crops)))
 
 
-def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, swaps: float = 0.0,
-                glasses_share: float = 0.0, tight: float = 0.0, composites: float = 0.0, degraded: bool = True,
-                beauty: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
+def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, mix: BlendMix = BlendMix(),
+                degraded: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
     """`pairs` reals and their blended twins; each pair shares crop, flip, degradation, framing and any
-    glasses or skin smoothing (share `beauty`)."""
+    glasses or skin smoothing."""
     images, labels = [], []
     for pool, i in draw_reals(pools, pairs, rng):
-        real, fake = pool.crops[i], _twin(pool, i, rng, swaps, composites)
+        real, fake = pool.crops[i], _twin(pool, i, rng, mix)
         seed = int(rng.integers(1 << 31))
-        if glasses_share and rng.random() < glasses_share:
+        if mix.glasses and rng.random() < mix.glasses:
             real, fake = (glasses(img, pool.landmarks[i], seed) for img in (real, fake))
-        if beauty and rng.random() < beauty:
+        if mix.beauty and rng.random() < mix.beauty:
             real, fake = (skin_smoothing(img, seed) for img in (real, fake))
-        images += [finish_crop(img, size, seed, tight, degraded) for img in (real, fake)]
+        pair_degraded = degraded and not (mix.clean and rng.random() < mix.clean)
+        images += [finish_crop(img, size, seed, mix.tight, pair_degraded) for img in (real, fake)]
         labels += [0.0, 1.0]
     return images, np.array(labels, np.float32)
 
