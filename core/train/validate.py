@@ -1,5 +1,7 @@
 """Held-out AUC of a branch on the crop cache's held-out groups, degraded as in training and not;
-for the blend branch also whether skin smoothing alone reads as a manipulation.
+for the blend branch also how often a twin outscores its own real face (so whether the pooled AUC
+loses to missed blends or to the spread of real faces' scores) and whether skin smoothing alone
+reads as a manipulation.
 
 `python -m core.train.validate --cache ../cache --weights weights` measures the shipped branches
 (the `held_out_auc` of `detector.json` is the degraded figure of the training run).
@@ -17,7 +19,7 @@ from core.model import BranchConfig, load_detector, to_tensor
 from core.train.augment import skin_smoothing
 from core.train.data import Pool, finish_crop, blend_batch, draw_reals, load_pools, synthetic_batch
 
-__all__ = ["held_out_auc", "smoothing_auc"]
+__all__ = ["held_out_auc", "held_out_scores", "smoothing_auc"]
 
 VAL_SEED = 1234  # fixed, so runs and shipped weights are compared on the same samples
 
@@ -25,6 +27,12 @@ VAL_SEED = 1234  # fixed, so runs and shipped weights are compared on the same s
 def held_out_auc(net: torch.nn.Module, pools: dict[str, Pool], branch: str, cfg: BranchConfig, batches: int = 20,
                  batch: int = 32, degraded: bool = True) -> float:
     """AUC on `batches` fixed batches; blend: self-blends only (no swaps, glasses or tight framing)."""
+    return roc_auc(*held_out_scores(net, pools, branch, cfg, batches, batch, degraded))
+
+
+def held_out_scores(net: torch.nn.Module, pools: dict[str, Pool], branch: str, cfg: BranchConfig, batches: int = 20,
+                    batch: int = 32, degraded: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, logits) of the fixed held-out batches; blend: real, twin, real, twin, ..."""
     rng = np.random.default_rng(VAL_SEED)
     images, labels = [], []
     for _ in range(batches):
@@ -34,7 +42,7 @@ def held_out_auc(net: torch.nn.Module, pools: dict[str, Pool], branch: str, cfg:
             drawn, y = synthetic_batch(pools, batch, cfg.input_size, rng, degraded=degraded)
         images += drawn
         labels.append(y)
-    return roc_auc(np.concatenate(labels), _scores(net, images, cfg, batch))
+    return np.concatenate(labels), _scores(net, images, cfg, batch)
 
 
 def smoothing_auc(net: torch.nn.Module, pools: dict[str, Pool], cfg: BranchConfig, batches: int = 20, batch: int = 32) -> float:
@@ -68,13 +76,16 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(2)
     detector = load_detector(args.weights)
     _, val_pools = load_pools(args.cache, seed=args.seed)
-    print("| branch | held-out AUC, degraded | undegraded | skin smoothing as a cue (AUC, 0.5 = none) |\n|---|---|---|---|")
+    print("| branch | held-out AUC, degraded | undegraded | twin above its own real, undegraded | skin smoothing as a cue (AUC, 0.5 = none) |")
+    print("|---|---|---|---|---|")
     for name, net in detector.branches.items():
         cfg = detector.configs[name]
-        aucs = [held_out_auc(net, val_pools, name, cfg, args.batches, degraded=d) for d in (True, False)]
-        smoothing = f"{smoothing_auc(net, val_pools, cfg, args.batches):.3f}" if name == "blend" else "n/a"
-        print(f"| {name} | {aucs[0]:.3f} | {aucs[1]:.3f} | {smoothing} |")
-
+        degraded, clean = (held_out_scores(net, val_pools, name, cfg, args.batches, degraded=d) for d in (True, False))
+        paired = smoothing = "n/a"
+        if name == "blend":
+            paired = f"{np.mean(clean[1][1::2] > clean[1][0::2]):.3f}"
+            smoothing = f"{smoothing_auc(net, val_pools, cfg, args.batches):.3f}"
+        print(f"| {name} | {roc_auc(*degraded):.3f} | {roc_auc(*clean):.3f} | {paired} | {smoothing} |")
 
 if __name__ == "__main__":
     main()
