@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +97,7 @@ def train(args: argparse.Namespace) -> None:
     val_cfg = BranchConfig("val", args.backbone, "", args.size)
     aucs = [held_out_auc(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch, degraded) for degraded in (True, False)]
     torch.save(net.state_dict(), args.out / "final.pt")
-    mix = {f.name: getattr(args, f.name) if args.branch == "blend" else None for f in fields(BlendMix)}
+    mix = asdict(_blend_mix(args)) if args.branch == "blend" else dict.fromkeys(f.name for f in fields(BlendMix))
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
                "steps": args.steps, "batch": args.batch, **mix, "lr": args.lr, "seed": args.seed,
                "held_out_auc": aucs[0], "held_out_auc_undegraded": aucs[1],

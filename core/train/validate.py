@@ -17,7 +17,7 @@ import torch
 from core.metrics import roc_auc
 from core.model import BranchConfig, load_detector, to_tensor
 from core.train.augment import skin_smoothing
-from core.train.data import Pool, finish_crop, blend_batch, draw_reals, load_pools, synthetic_batch
+from core.train.data import Pool, blend_batch, draw_reals, finish_crop, load_pools, synthetic_batch
 
 __all__ = ["held_out_auc", "held_out_scores", "smoothing_auc"]
 
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             paired = f"{np.mean(clean[1][1::2] > clean[1][0::2]):.3f}"
             smoothing = f"{smoothing_auc(net, val_pools, cfg, args.batches):.3f}"
         print(f"| {name} | {roc_auc(*degraded):.3f} | {roc_auc(*clean):.3f} | {paired} | {smoothing} |")
+
 
 if __name__ == "__main__":
     main()
