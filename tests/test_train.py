@@ -6,6 +6,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+import torch
 from skimage import data
 
 from core.faces import FaceDetector
@@ -193,9 +194,11 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
         assert z["landmarks"].shape == (3, 5, 2)
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
-        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1", *TINY])
+        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1",
+                        "--rank", "0.5", "--level", "0.1", *TINY])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
+        assert (summary["rank"], summary["level"]) == ((0.5, 0.1) if branch == "blend" else (0.0, 0.0))
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
         assert (0.0 <= summary["smoothing_auc"] <= 1.0) if branch == "blend" else summary["smoothing_auc"] is None
         assert (out / "checkpoint.pt").exists()
@@ -209,6 +212,19 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     assert len(rows) == 2 and all(0.0 <= float(cell) <= 1.0 for row in rows for cell in row[2:4])
     assert all(0.0 <= float(cell) <= 1.0 for cell in rows[0][4:6])  # pairs and smoothing: blend branch only
     assert [cell.strip() for cell in rows[1][4:6]] == ["n/a", "n/a"]
+
+
+def test_pair_loss_ranks_each_twin_above_its_own_real_and_levels_reals():
+    from core.train.__main__ import pair_loss
+
+    labels = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    ranked = torch.tensor([-2.0, 2.0, -2.0, 2.0])  # every twin well above its real, reals level
+    assert torch.isclose(pair_loss(ranked, labels, rank=1.0, level=1.0), pair_loss(ranked, labels))
+    # Same logits pooled, but the first twin now sits below its own real: only the ranking sees it.
+    swapped = torch.tensor([2.0, -2.0, -2.0, 2.0])
+    assert pair_loss(swapped, labels, rank=1.0) - pair_loss(swapped, labels) == pytest.approx(2.5)
+    spread = torch.tensor([-4.0, 2.0, 0.0, 2.0])  # reals -4 and 0: variance 8
+    assert pair_loss(spread, labels, level=0.5) - pair_loss(spread, labels) == pytest.approx(4.0)
 
 
 def test_recipe_from_data_runs_every_stage_and_resumes(tmp_path, monkeypatch, capsys):

@@ -49,6 +49,19 @@ def _blend_mix(args: argparse.Namespace) -> BlendMix:
     return BlendMix(**{f.name: getattr(args, f.name) for f in fields(BlendMix)})
 
 
+def pair_loss(logits: torch.Tensor, labels: torch.Tensor, rank: float = 0.0, level: float = 0.0) -> torch.Tensor:
+    """BCE, plus for a blend batch (interleaved real, twin): `rank` times a hinge ranking each twin a
+    logit above its own real, and `level` times the spread (variance) of the batch's real logits.
+    The spread term targets the held-out gap: real faces scoring high for how they look."""
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
+    real, twin = logits[0::2], logits[1::2]
+    if rank:
+        loss = loss + rank * torch.relu(1.0 - (twin - real)).mean()
+    if level:
+        loss = loss + level * real.var()
+    return loss
+
+
 def _checkpoint(path: Path, net, opt, sched, step: int, rng: np.random.Generator) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step, "rng": rng.bit_generator.state}, tmp)
@@ -76,14 +89,14 @@ def train(args: argparse.Namespace) -> None:
         net.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
         step, rng.bit_generator.state = state["step"], state["rng"]
         print(f"resumed at step {step}")
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    rank, level = (args.rank, args.level) if args.branch == "blend" else (0.0, 0.0)
     cfg = BranchConfig("train", args.backbone, "", args.size)
     net.train()
     bar = tqdm(total=args.steps, initial=step, desc=args.branch)
     started, seen = time.perf_counter(), 0
     while step < args.steps:
         images, labels = _batch(args, train_pools, rng)
-        loss = loss_fn(net(to_tensor(images, cfg)), torch.from_numpy(labels))
+        loss = pair_loss(net(to_tensor(images, cfg)), torch.from_numpy(labels), rank, level)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -99,7 +112,7 @@ def train(args: argparse.Namespace) -> None:
     torch.save(net.state_dict(), args.out / "final.pt")
     mix = asdict(_blend_mix(args)) if args.branch == "blend" else dict.fromkeys(f.name for f in fields(BlendMix))
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
-               "steps": args.steps, "batch": args.batch, **mix, "lr": args.lr, "seed": args.seed,
+               "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "lr": args.lr, "seed": args.seed,
                "held_out_auc": aucs[0], "held_out_auc_undegraded": aucs[1],
                "smoothing_auc": smoothing_auc(net, val_pools, val_cfg, args.val_batches, args.batch) if args.branch == "blend" else None}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -141,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--beauty", type=float, default=0.0, help="blend: share of pairs skin-smoothed alike (a phone beauty filter)")
     parser.add_argument("--clean", type=float, default=0.0, help="blend: share of pairs left undegraded (fine seams visible)")
     parser.add_argument("--tight", type=float, default=0.0, help="blend: share of pairs framed as a photo cut close around the face")
+    parser.add_argument("--rank", type=float, default=0.0, help="blend: weight of a hinge ranking each twin above its own real")
+    parser.add_argument("--level", type=float, default=0.0, help="blend: weight of the spread of real logits in a batch")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--every", type=int, default=50, help="checkpoint every N steps")
     parser.add_argument("--val-batches", type=int, default=20)
