@@ -1,4 +1,6 @@
-"""MobileNetV2's feature extractor (Sandler et al., CVPR 2018), built without importing torchvision.
+"""MobileNetV2's feature extractor (Sandler et al., CVPR 2018), built without importing torchvision,
+and EfficientNet-Lite0's (Tan & Le, ICML 2019, the "Lite" variant: no squeeze-excite, ReLU6), which
+stacks the same inverted residuals with 3x3 or 5x5 depthwise kernels.
 
 The modules, their order and the state-dict keys are those of
 `torchvision.models.mobilenet_v2().features`, so the shipped weights and torchvision's ImageNet
@@ -10,12 +12,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["mobilenet_v2_features", "LAST_CHANNEL"]
+__all__ = ["mobilenet_v2_features", "efficientnet_lite0_features", "LAST_CHANNEL"]
 
 FIRST_CHANNEL = 32
 LAST_CHANNEL = 1280
 # expansion t, output channels c, repeats n, stride of the first repeat s (the paper's Table 2)
 SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+# EfficientNet-Lite0: the same four numbers plus the depthwise kernel k (the paper's Table 1)
+LITE0_SETTING = ((1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 40, 2, 2, 5), (6, 80, 3, 2, 3), (6, 112, 3, 1, 5), (6, 192, 4, 2, 5), (6, 320, 1, 1, 3))
 
 
 def conv_bn_relu6(inp: int, out: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
@@ -24,14 +28,14 @@ def conv_bn_relu6(inp: int, out: int, kernel: int = 3, stride: int = 1, groups: 
 
 
 class InvertedResidual(nn.Module):
-    """Expand (1x1), depthwise 3x3, project (1x1, linear); a skip connection when shapes allow."""
+    """Expand (1x1), depthwise k x k, project (1x1, linear); a skip connection when shapes allow."""
 
-    def __init__(self, inp: int, out: int, stride: int, expand: int) -> None:
+    def __init__(self, inp: int, out: int, stride: int, expand: int, kernel: int = 3) -> None:
         super().__init__()
         hidden = inp * expand
         layers = [conv_bn_relu6(inp, hidden, kernel=1)] if expand != 1 else []
         layers += [
-            conv_bn_relu6(hidden, hidden, stride=stride, groups=hidden),
+            conv_bn_relu6(hidden, hidden, kernel, stride=stride, groups=hidden),
             nn.Conv2d(hidden, out, 1, bias=False),
             nn.BatchNorm2d(out),
         ]
@@ -44,11 +48,29 @@ class InvertedResidual(nn.Module):
 
 def mobilenet_v2_features() -> nn.Sequential:
     """The 19 feature stages, initialised as torchvision does (Kaiming fan-out, unit batch norm)."""
+    return _features(tuple((*row, 3) for row in SETTING))
+
+
+def efficientnet_lite0_features() -> nn.Sequential:
+    """Stem, 16 inverted residuals, 1x1 head: the 18 stages, in the order of the ImageNet checkpoint's
+    tensors (`load_in_order` maps that checkpoint's names onto these)."""
+    return _features(LITE0_SETTING)
+
+
+def load_in_order(features: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load a checkpoint whose tensors come in this module's order under other names, shape-checked."""
+    own = features.state_dict()
+    if len(own) != len(state) or any(a.shape != b.shape for a, b in zip(own.values(), state.values())):
+        raise ValueError("checkpoint does not match the architecture tensor for tensor")
+    features.load_state_dict(dict(zip(own, state.values())))
+
+
+def _features(setting) -> nn.Sequential:
     layers: list[nn.Module] = [conv_bn_relu6(3, FIRST_CHANNEL, stride=2)]
     inp = FIRST_CHANNEL
-    for expand, out, repeats, stride in SETTING:
+    for expand, out, repeats, stride, kernel in setting:
         for i in range(repeats):
-            layers.append(InvertedResidual(inp, out, stride if i == 0 else 1, expand))
+            layers.append(InvertedResidual(inp, out, stride if i == 0 else 1, expand, kernel))
             inp = out
     layers.append(conv_bn_relu6(inp, LAST_CHANNEL, kernel=1))
     features = nn.Sequential(*layers)

