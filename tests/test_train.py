@@ -263,14 +263,14 @@ def test_cache_of_a_folder_without_faces_says_what_is_wrong(tmp_path):
         cache.build(tmp_path / "nowhere", tmp_path / "cache", workers=1)
 
 
-def _run_folder(path, size: int, steps: int):
+def _run_folder(path, size: int, steps: int, backbone: str = "mobilenet_v2"):
     """A run folder as core.train leaves it: random weights (no ImageNet package needed) and a summary."""
     import torch
     from core.model import create_branch
 
     path.mkdir(parents=True)
-    torch.save(create_branch("mobilenet_v2").state_dict(), path / "final.pt")
-    (path / "summary.json").write_text(json.dumps({"backbone": "mobilenet_v2", "input_size": size, "steps": steps}))
+    torch.save(create_branch(backbone).state_dict(), path / "final.pt")
+    (path / "summary.json").write_text(json.dumps({"backbone": backbone, "input_size": size, "steps": steps}))
     return path
 
 
@@ -288,6 +288,22 @@ def test_export_keeps_a_shipped_branch_and_its_training_record(tmp_path):
     assert meta["training"]["synthetic"]["steps"] == 7 and meta["training"]["blend"]["steps"] == 2
     assert "calib_a" not in meta["branches"]["synthetic"] and not meta["version"].endswith("-untrained")
     assert meta["branches"]["synthetic"]["input_size"] == 48 and meta["branches"]["blend"]["input_size"] == 64
+
+
+def test_a_detector_mixing_backbones_and_sizes_loads_and_scores(tmp_path):
+    """A retrained blend branch on another backbone ships beside the kept synthetic one, as
+    `export --run blend=RUN --keep synthetic` writes it; faces are cropped at the larger size."""
+    from core.model import load_detector
+    from core.train.export import export
+
+    shipped = tmp_path / "weights"
+    export({"blend": _run_folder(tmp_path / "b1", 48, 1), "synthetic": _run_folder(tmp_path / "s1", 48, 1)}, shipped, "mobilenet_v2", 0)
+    export({"blend": _run_folder(tmp_path / "b2", 64, 1, "efficientnet_lite0")}, shipped, "mobilenet_v2", 0, keep=("synthetic",))
+    detector = load_detector(shipped)
+    assert detector.configs["blend"].backbone == "efficientnet_lite0" and detector.input_size == 64
+    scores = detector.score([np.full((64, 64, 3), v, np.uint8) for v in (40, 200)])
+    assert all(s.shape == (2,) and np.all((s > 0) & (s < 1)) for s in scores.values())
+    assert np.array_equal(scores["fused"], np.maximum(scores["blend"], scores["synthetic"]))
 
 
 def test_face_detector_rejects_non_finite_boxes(monkeypatch):
