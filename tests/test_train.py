@@ -80,7 +80,7 @@ def test_undegraded_batches_skip_the_degradation(face_crop, monkeypatch):
     pools = _one_face_pools(face_crop)
     for batch in (train_data.blend_batch(pools, 3, 48, np.random.default_rng(0), degraded=False),
                   train_data.synthetic_batch(pools, 4, 48, np.random.default_rng(0), degraded=False)):
-        images, labels = batch
+        images, labels = batch[:2]
         assert len(images) == len(labels) and all(im.shape == (48, 48, 3) for im in images)
     with pytest.raises(AssertionError, match="degrade called"):
         train_data.blend_batch(pools, 1, 48, np.random.default_rng(0))
@@ -89,9 +89,36 @@ def test_undegraded_batches_skip_the_degradation(face_crop, monkeypatch):
 def test_blend_batches_mix_in_part_composites(face_crop, monkeypatch):
     made = []
     monkeypatch.setattr(train_data, "composite_blend", lambda *a: made.append(a) or composite_blend(*a))
-    images, labels = train_data.blend_batch(_one_face_pools(face_crop), 4, 48, np.random.default_rng(0), train_data.BlendMix(composites=1.0))
+    images, labels, _ = train_data.blend_batch(_one_face_pools(face_crop), 4, 48, np.random.default_rng(0), train_data.BlendMix(composites=1.0))
     assert len(made) == 4 and len(made[0][2]) > 1  # every twin a composite, from several donors
     assert labels.tolist() == [0.0, 1.0] * 4 and all(im.dtype == np.uint8 for im in images)
+
+
+@pytest.mark.parametrize("mix", [train_data.BlendMix(), train_data.BlendMix(swaps=1.0, tight=1.0)])
+def test_blend_masks_are_cropped_with_their_twin(face_crop, mix):
+    """A twin equals its real face wherever its cropped mask is zero and differs inside it; reals' masks are zero."""
+    images, labels, masks = train_data.blend_batch(_one_face_pools(face_crop), 3, 64, np.random.default_rng(2), mix, degraded=False)
+    assert masks.shape == (6, 64, 64) and masks.dtype == np.float32
+    assert not masks[labels == 0].any() and masks.min() >= 0 and masks.max() <= 1
+    for real, twin, mask in zip(images[0::2], images[1::2], masks[1::2]):
+        diff = np.abs(twin.astype(int) - real.astype(int)).max(axis=2)
+        assert diff[mask == 0].max() == 0
+        assert diff[mask > 0.5 * mask.max()].mean() > 0.5
+
+
+def test_xray_net_draws_the_blending_boundary_at_stride_8():
+    from core.model import create_branch
+    from core.train.xray import XrayNet, boundary, xray_loss
+
+    net = XrayNet(create_branch("mobilenet_v2"), 64)
+    logits, drawn = net(torch.zeros(2, 3, 64, 64))
+    assert logits.shape == (2,) and drawn.shape == (2, 8, 8)
+    masks = torch.zeros(2, 64, 64)
+    masks[1, 16:48, 16:48] = 0.5  # a half-strength blend: its region is all boundary
+    target = boundary(masks, (8, 8))
+    assert target[0].max() == 0 and target[1, 3, 3] == 1 and target[1, 0, 0] == 0
+    assert xray_loss(torch.full((2, 8, 8), -20.0), torch.zeros(2, 64, 64)) < 1e-6
+    assert xray_loss(torch.full((2, 8, 8), -20.0), masks) > 1.0
 
 
 def test_degrade_is_shared_by_a_pair(face_crop):
@@ -195,10 +222,10 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
         train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1",
-                        "--rank", "0.5", "--level", "0.1", *TINY])
+                        "--rank", "0.5", "--level", "0.1", "--xray", "1", *TINY])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
-        assert (summary["rank"], summary["level"]) == ((0.5, 0.1) if branch == "blend" else (0.0, 0.0))
+        assert (summary["rank"], summary["level"], summary["xray"]) == ((0.5, 0.1, 1.0) if branch == "blend" else (0.0, 0.0, 0.0))
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
         assert (0.0 <= summary["smoothing_auc"] <= 1.0) if branch == "blend" else summary["smoothing_auc"] is None
         assert (out / "checkpoint.pt").exists()

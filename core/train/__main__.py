@@ -25,6 +25,7 @@ from core.train import cache as crop_cache
 from core.train.data import BlendMix, blend_batch, load_pools, synthetic_batch
 from core.train.export import export
 from core.train.validate import held_out_auc, smoothing_auc
+from core.train.xray import XrayNet, xray_loss
 
 BRANCHES = ("blend", "synthetic")
 
@@ -39,10 +40,11 @@ RECIPE = (
 )
 
 
-def _batch(args: argparse.Namespace, pools, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray]:
+def _batch(args: argparse.Namespace, pools, rng: np.random.Generator) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
+    """Images, labels and, for the blend branch, the blend masks."""
     if args.branch == "blend":
         return blend_batch(pools, args.batch // 2, args.size, rng, _blend_mix(args))
-    return synthetic_batch(pools, args.batch, args.size, rng)
+    return (*synthetic_batch(pools, args.batch, args.size, rng), None)
 
 
 def _blend_mix(args: argparse.Namespace) -> BlendMix:
@@ -76,27 +78,31 @@ def train(args: argparse.Namespace) -> None:
     net = create_branch(args.backbone, pretrained=not args.no_pretrained and args.init is None)
     if args.init:  # continue from an earlier run's weights with a fresh schedule
         net.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
-    opt = torch.optim.AdamW(
-        [{"params": net.features.parameters(), "lr": args.lr}, {"params": net.head.parameters(), "lr": args.lr * 10}],
-        weight_decay=1e-4,
-    )
+    xray = args.xray if args.branch == "blend" else 0.0
+    model = XrayNet(net, args.size) if xray else net  # the decoder trains alongside and is not shipped
+    fresh = [p for name, p in model.named_parameters() if not name.removeprefix("branch.").startswith("features.")]
+    opt = torch.optim.AdamW([{"params": net.features.parameters(), "lr": args.lr}, {"params": fresh, "lr": args.lr * 10}], weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[args.lr, args.lr * 10], total_steps=args.steps, pct_start=0.1)
     rng = np.random.default_rng(args.seed)
     ckpt = args.out / "checkpoint.pt"
     step = 0
     if ckpt.exists():
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        net.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
+        model.load_state_dict(state["model"]), opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
         step, rng.bit_generator.state = state["step"], state["rng"]
         print(f"resumed at step {step}")
     rank, level = (args.rank, args.level) if args.branch == "blend" else (0.0, 0.0)
     cfg = BranchConfig("train", args.backbone, "", args.size)
-    net.train()
+    model.train()
     bar = tqdm(total=args.steps, initial=step, desc=args.branch)
     started, seen = time.perf_counter(), 0
     while step < args.steps:
-        images, labels = _batch(args, train_pools, rng)
-        loss = pair_loss(net(to_tensor(images, cfg)), torch.from_numpy(labels), rank, level)
+        images, labels, masks = _batch(args, train_pools, rng)
+        if xray:
+            logits, boundary_logits = model(to_tensor(images, cfg))
+            loss = pair_loss(logits, torch.from_numpy(labels), rank, level) + xray * xray_loss(boundary_logits, torch.from_numpy(masks))
+        else:
+            loss = pair_loss(model(to_tensor(images, cfg)), torch.from_numpy(labels), rank, level)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -105,14 +111,14 @@ def train(args: argparse.Namespace) -> None:
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{seen / (time.perf_counter() - started):.1f}")
         if step % args.every == 0 or step == args.steps:
-            _checkpoint(ckpt, net, opt, sched, step, rng)
+            _checkpoint(ckpt, model, opt, sched, step, rng)
     bar.close()
     val_cfg = BranchConfig("val", args.backbone, "", args.size)
     aucs = [held_out_auc(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch, degraded) for degraded in (True, False)]
     torch.save(net.state_dict(), args.out / "final.pt")
     mix = asdict(_blend_mix(args)) if args.branch == "blend" else dict.fromkeys(f.name for f in fields(BlendMix))
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
-               "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "lr": args.lr, "seed": args.seed,
+               "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "lr": args.lr, "seed": args.seed,
                "held_out_auc": aucs[0], "held_out_auc_undegraded": aucs[1],
                "smoothing_auc": smoothing_auc(net, val_pools, val_cfg, args.val_batches, args.batch) if args.branch == "blend" else None}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -156,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tight", type=float, default=0.0, help="blend: share of pairs framed as a photo cut close around the face")
     parser.add_argument("--rank", type=float, default=0.0, help="blend: weight of a hinge ranking each twin above its own real")
     parser.add_argument("--level", type=float, default=0.0, help="blend: weight of the spread of real logits in a batch")
+    parser.add_argument("--xray", type=float, default=0.0, help="blend: weight of drawing the blending boundary (Face X-ray), 0 = off")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--every", type=int, default=50, help="checkpoint every N steps")
     parser.add_argument("--val-batches", type=int, default=20)

@@ -70,16 +70,16 @@ class BlendMix:
     clean: float = 0.0
 
 
-def _twin(pool: Pool, i: int, rng: np.random.Generator, mix: BlendMix) -> np.ndarray:
-    """A pseudo-fake of crop `i`: self-blended, swap-blended or a part composite."""
+def _twin(pool: Pool, i: int, rng: np.random.Generator, mix: BlendMix) -> tuple[np.ndarray, np.ndarray]:
+    """(pseudo-fake, blend mask) of crop `i`: self-blended, swap-blended or a part composite."""
     kind = rng.random()
     if kind >= mix.swaps + mix.composites:
-        return self_blend(pool.crops[i], pool.landmarks[i], rng)[0]
+        return self_blend(pool.crops[i], pool.landmarks[i], rng)
     if kind < mix.swaps:
         j = int(rng.integers(len(pool.crops)))
-        return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng)[0]
+        return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng)
     donors = [(pool.crops[j], pool.landmarks[j]) for j in rng.integers(len(pool.crops), size=4)]
-    return composite_blend(pool.crops[i], pool.landmarks[i], donors, rng)[0]
+    return composite_blend(pool.crops[i], pool.landmarks[i], donors, rng)
 
 
 def draw_reals(pools: dict[str, Pool], count: int, rng: np.random.Generator) -> Iterator[tuple[Pool, int]]:
@@ -92,12 +92,12 @@ def draw_reals(pools: dict[str, Pool], count: int, rng: np.random.Generator) -> 
 
 
 def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, mix: BlendMix = BlendMix(),
-                degraded: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
-    """`pairs` reals and their blended twins; each pair shares crop, flip, degradation, framing and any
-    glasses or skin smoothing."""
-    images, labels = [], []
+                degraded: bool = True) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """`pairs` reals and their blended twins, with each image's blend mask cropped alike (zero for a
+    real); each pair shares crop, flip, degradation, framing and any glasses or skin smoothing."""
+    images, labels, masks = [], [], []
     for pool, i in draw_reals(pools, pairs, rng):
-        real, fake = pool.crops[i], _twin(pool, i, rng, mix)
+        real, (fake, mask) = pool.crops[i], _twin(pool, i, rng, mix)
         seed = int(rng.integers(1 << 31))
         if mix.glasses and rng.random() < mix.glasses:
             real, fake = (glasses(img, pool.landmarks[i], seed) for img in (real, fake))
@@ -105,8 +105,9 @@ def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Ge
             real, fake = (skin_smoothing(img, seed) for img in (real, fake))
         pair_degraded = degraded and not (mix.clean and rng.random() < mix.clean)
         images += [finish_crop(img, size, seed, mix.tight, pair_degraded) for img in (real, fake)]
+        masks += [np.zeros((size, size), np.float32), finish_crop(mask, size, seed, mix.tight, degraded=False)]
         labels += [0.0, 1.0]
-    return images, np.array(labels, np.float32)
+    return images, np.array(labels, np.float32), np.stack(masks)
 
 
 def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.random.Generator, traces: float = 0.25,

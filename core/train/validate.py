@@ -37,7 +37,7 @@ def held_out_scores(net: torch.nn.Module, pools: dict[str, Pool], branch: str, c
     images, labels = [], []
     for _ in range(batches):
         if branch == "blend":
-            drawn, y = blend_batch(pools, batch // 2, cfg.input_size, rng, degraded=degraded)
+            drawn, y, _ = blend_batch(pools, batch // 2, cfg.input_size, rng, degraded=degraded)
         else:
             drawn, y = synthetic_batch(pools, batch, cfg.input_size, rng, degraded=degraded)
         images += drawn
