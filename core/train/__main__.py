@@ -80,6 +80,7 @@ def train(args: argparse.Namespace) -> None:
         net.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
     xray = args.xray if args.branch == "blend" else 0.0
     model = XrayNet(net, args.size) if xray else net  # the decoder trains alongside and is not shipped
+    # The head (and any decoder) starts fresh, so it learns ten times faster than the pretrained features.
     fresh = [p for name, p in model.named_parameters() if not name.removeprefix("branch.").startswith("features.")]
     opt = torch.optim.AdamW([{"params": net.features.parameters(), "lr": args.lr}, {"params": fresh, "lr": args.lr * 10}], weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[args.lr, args.lr * 10], total_steps=args.steps, pct_start=0.1)
