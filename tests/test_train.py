@@ -121,6 +121,26 @@ def test_xray_net_draws_the_blending_boundary_at_stride_8():
     assert xray_loss(torch.full((2, 8, 8), -20.0), masks) > 1.0
 
 
+def test_crisp_twins_paste_a_sharpened_source(face_crop, monkeypatch):
+    """A crisp source has more fine texture than the face it came from; a default one mostly less."""
+    from core.train import sbi
+
+    img, landmarks = face_crop
+    texture = lambda x: cv2.Laplacian(np.asarray(x, np.float32), cv2.CV_32F).var()  # noqa: E731
+    crisp = [texture(sbi._alter(img, np.random.default_rng(seed), crisp=True)) for seed in range(8)]
+    soft = [texture(sbi._alter(img, np.random.default_rng(seed))) for seed in range(8)]
+    assert min(crisp) > texture(img) > np.median(soft)
+    calls = []
+    monkeypatch.setattr(sbi, "_alter", lambda im, rng, crisp=False: calls.append(crisp) or im.astype(np.float32))
+    donor, donor_landmarks = donor_face(face_crop)
+    pools = {"utkface": train_data.Pool(np.stack([img, donor]), np.stack([landmarks, donor_landmarks]), np.array(["a", "b"]))}
+    train_data.blend_batch(pools, 6, 48, np.random.default_rng(0), train_data.BlendMix(swaps=0.3, composites=0.3, crisp=1.0))
+    assert calls and all(calls)
+    calls.clear()
+    train_data.blend_batch(pools, 6, 48, np.random.default_rng(0), train_data.BlendMix(swaps=0.3, composites=0.3))
+    assert calls and not any(calls)
+
+
 def test_degrade_is_shared_by_a_pair(face_crop):
     img, _ = face_crop
     for seed in range(5):

@@ -60,10 +60,12 @@ def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degra
 @dataclass(frozen=True)
 class BlendMix:
     """What a blend batch mixes in, each a share: of twins blended from another face (`swaps`, Face
-    X-ray style) or from parts of several (`composites`); of pairs wearing the same drawn glasses,
-    framed close around the face (`tight`), skin-smoothed alike (`beauty`) or left undegraded (`clean`)."""
+    X-ray style) or from parts of several (`composites`), or pasted from a sharpened, never softened
+    source (`crisp`); of pairs wearing the same drawn glasses, framed close around the face (`tight`),
+    skin-smoothed alike (`beauty`) or left undegraded (`clean`)."""
     swaps: float = 0.0
     composites: float = 0.0
+    crisp: float = 0.0
     glasses: float = 0.0
     tight: float = 0.0
     beauty: float = 0.0
@@ -73,13 +75,14 @@ class BlendMix:
 def _twin(pool: Pool, i: int, rng: np.random.Generator, mix: BlendMix) -> tuple[np.ndarray, np.ndarray]:
     """(pseudo-fake, blend mask) of crop `i`: self-blended, swap-blended or a part composite."""
     kind = rng.random()
+    crisp = bool(mix.crisp) and rng.random() < mix.crisp  # no draw when off: earlier runs' streams stay as they were
     if kind >= mix.swaps + mix.composites:
-        return self_blend(pool.crops[i], pool.landmarks[i], rng)
+        return self_blend(pool.crops[i], pool.landmarks[i], rng, crisp=crisp)
     if kind < mix.swaps:
         j = int(rng.integers(len(pool.crops)))
-        return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng)
+        return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng, crisp=crisp)
     donors = [(pool.crops[j], pool.landmarks[j]) for j in rng.integers(len(pool.crops), size=4)]
-    return composite_blend(pool.crops[i], pool.landmarks[i], donors, rng)
+    return composite_blend(pool.crops[i], pool.landmarks[i], donors, rng, crisp)
 
 
 def draw_reals(pools: dict[str, Pool], count: int, rng: np.random.Generator) -> Iterator[tuple[Pool, int]]:

@@ -93,25 +93,32 @@ def _deform(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(cv2.GaussianBlur(mask, (0, 0), sigma), 0, 1)
 
 
-def _alter(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The source copy: colour, brightness, sharpness or resolution change, and a small shift / scale."""
+def _alter(img: np.ndarray, rng: np.random.Generator, crisp: bool = False) -> np.ndarray:
+    """The source copy: colour, brightness, sharpness or resolution change, and a small shift / scale.
+    A `crisp` source is sharpened, never softened (no down-scaling, cubic resampling): pasted parts in
+    real edits are often as sharp as the face, so a softer blended region must not be the only cue."""
     out = img.astype(np.float32)
     if rng.random() < 0.7:
         out = out * rng.uniform(0.9, 1.1, 3) + rng.uniform(-14, 14, 3)
     if rng.random() < 0.5:
         out = (out - out.mean()) * rng.uniform(0.85, 1.15) + out.mean() + rng.uniform(-12, 12)
     size = img.shape[0]
-    if rng.random() < 0.4:
+    if crisp:
+        out = _sharpen(out, rng.uniform(0.3, 1.0))
+    elif rng.random() < 0.4:
         small = max(8, int(size * rng.uniform(0.35, 0.8)))
         out = cv2.resize(cv2.resize(out, (small, small), interpolation=cv2.INTER_AREA), (size, size))
     elif rng.random() < 0.4:
-        blur = cv2.GaussianBlur(out, (0, 0), 1.0)
-        out = out + rng.uniform(0.3, 1.0) * (out - blur)
+        out = _sharpen(out, rng.uniform(0.3, 1.0))
     scale = rng.uniform(0.95, 1.05)
     shift = rng.uniform(-0.03, 0.03, 2) * size
     matrix = np.array([[scale, 0, (1 - scale) * size / 2 + shift[0]], [0, scale, (1 - scale) * size / 2 + shift[1]]], np.float32)
-    out = cv2.warpAffine(out, matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
+    out = cv2.warpAffine(out, matrix, (size, size), flags=cv2.INTER_CUBIC if crisp else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     return np.clip(out, 0, 255)
+
+
+def _sharpen(img: np.ndarray, amount: float) -> np.ndarray:
+    return img + amount * (img - cv2.GaussianBlur(img, (0, 0), 1.0))
 
 
 def _blend(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -122,9 +129,10 @@ def _blend(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray, rng: n
     return np.clip(np.round(fake), 0, 255).astype(np.uint8), mask
 
 
-def self_blend(img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def self_blend(img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None = None,
+               crisp: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): uint8 image blended with its altered self, and the per-pixel blend weight."""
-    return _blend(_alter(img, rng), img, landmarks, rng, part)
+    return _blend(_alter(img, rng, crisp), img, landmarks, rng, part)
 
 
 def _match_colour(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -138,22 +146,22 @@ def _match_colour(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray)
 
 
 def swap_blend(img: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, donor_landmarks: np.ndarray, rng: np.random.Generator,
-               part: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+               part: str | None = None, crisp: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): `donor`'s face aligned onto `img` by its landmarks and blended in."""
-    source = _aligned(donor, donor_landmarks, landmarks, img.shape[0], rng)
+    source = _aligned(donor, donor_landmarks, landmarks, img.shape[0], rng, crisp=crisp)
     if rng.random() < 0.6:
         source = _match_colour(source, img, landmarks)
     return _blend(source, img, landmarks, rng, part)
 
 
 def _aligned(donor: np.ndarray, donor_landmarks: np.ndarray, landmarks: np.ndarray, size: int, rng: np.random.Generator,
-             nudge: np.ndarray | None = None) -> np.ndarray:
+             nudge: np.ndarray | None = None, crisp: bool = False) -> np.ndarray:
     """The altered donor warped onto the target's landmarks, then by `nudge` (3 x 3) if given."""
     matrix, _ = cv2.estimateAffinePartial2D(donor_landmarks.astype(np.float32), landmarks.astype(np.float32))
     matrix = np.eye(3)[:2] if matrix is None else matrix
     if nudge is not None:
         matrix = (nudge @ np.vstack([matrix, [0, 0, 1]]))[:2]
-    return cv2.warpAffine(_alter(donor, rng), matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(_alter(donor, rng, crisp), matrix, (size, size), borderMode=cv2.BORDER_REFLECT)
 
 
 def _hand_placed(centre: np.ndarray, eye_dist: float, rng: np.random.Generator) -> np.ndarray:
@@ -166,7 +174,7 @@ def _hand_placed(centre: np.ndarray, eye_dist: float, rng: np.random.Generator) 
 
 
 def composite_blend(img: np.ndarray, landmarks: np.ndarray, donors: list[tuple[np.ndarray, np.ndarray]],
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                    rng: np.random.Generator, crisp: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): one to four single parts, each from a random donor, hand-placed and blended in turn."""
     chosen = [p for p in _COMPOSITE_PARTS if rng.random() < 0.5] or [str(rng.choice(_COMPOSITE_PARTS))]
     eye_dist = _eye_distance(landmarks, img.shape[0])
@@ -174,7 +182,7 @@ def composite_blend(img: np.ndarray, landmarks: np.ndarray, donors: list[tuple[n
     for part in chosen:
         donor, donor_landmarks = donors[int(rng.integers(len(donors)))]
         nudge = _hand_placed(_part_centre(landmarks, part), eye_dist, rng)
-        source = _aligned(donor, donor_landmarks, landmarks, img.shape[0], rng, nudge)
+        source = _aligned(donor, donor_landmarks, landmarks, img.shape[0], rng, nudge, crisp)
         if rng.random() < 0.8:  # montage editors match colour as a rule
             source = _match_colour(source, img, landmarks)
         fake, mask = _blend(source, fake, landmarks, rng, part)
