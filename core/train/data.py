@@ -60,7 +60,7 @@ def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degra
 @dataclass(frozen=True)
 class BlendMix:
     """What a blend batch mixes in, each a share: of twins blended from another face (`swaps`, Face
-    X-ray style) or from parts of several (`composites`), or pasted from a sharpened, never softened
+    X-ray style) or from parts of several (`composites`), or pasted from a sharpened, never down-scaled
     source (`crisp`); of pairs wearing the same drawn glasses, framed close around the face (`tight`),
     skin-smoothed alike (`beauty`) or left undegraded (`clean`)."""
     swaps: float = 0.0

@@ -95,8 +95,9 @@ def _deform(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _alter(img: np.ndarray, rng: np.random.Generator, crisp: bool = False) -> np.ndarray:
     """The source copy: colour, brightness, sharpness or resolution change, and a small shift / scale.
-    A `crisp` source is sharpened, never softened (no down-scaling, cubic resampling): pasted parts in
-    real edits are often as sharp as the face, so a softer blended region must not be the only cue."""
+    A `crisp` source is sharpened, never down-scaled, and resampled cubically here (a swap donor's
+    alignment warp stays bilinear): pasted parts in real edits are often as sharp as the face, so a
+    softer blended region must not be the only cue."""
     out = img.astype(np.float32)
     if rng.random() < 0.7:
         out = out * rng.uniform(0.9, 1.1, 3) + rng.uniform(-14, 14, 3)
