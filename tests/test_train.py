@@ -12,8 +12,8 @@ from skimage import data
 from core.faces import FaceDetector
 from core.train import cache, validate
 from core.train import data as train_data
-from core.train.augment import degrade, generator_traces, glasses, inference_crop, skin_smoothing, tight_frame
-from core.train.sbi import PARTS, composite_blend, face_mask, self_blend, swap_blend
+from core.train.augment import colour_cast, degrade, generator_traces, glasses, inference_crop, skin_smoothing, tight_frame
+from core.train.sbi import PARTS, composite_blend, face_mask, renoise, self_blend, swap_blend
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,28 @@ def test_blends_change_only_inside_the_mask(face_crop, seed, kind):
     assert diff[mask == 0].max() == 0, "pixels outside the mask must equal the source"
     inside = mask > 0.5 * mask.max()
     assert inside.any() and diff[inside].mean() > 0.5, "the blended region must differ from the source"
+
+
+@pytest.mark.parametrize("seed", range(6))  # covers grain, shifted JPEG and denoising
+def test_renoise_changes_only_the_blended_region(face_crop, seed):
+    img, landmarks = face_crop
+    fake, mask = self_blend(img, landmarks, np.random.default_rng(seed))
+    out = renoise(fake, mask, np.random.default_rng(seed))
+    assert out.shape == fake.shape and out.dtype == np.uint8
+    diff = np.abs(out.astype(int) - fake.astype(int)).max(axis=2)
+    assert diff[mask == 0].max() == 0
+    assert diff[mask > 0.5 * mask.max()].mean() > 0.3
+
+
+def test_noisy_twins_are_renoised_when_asked(face_crop, monkeypatch):
+    pools = _one_face_pools(face_crop)
+    calls = []
+    monkeypatch.setattr(train_data, "renoise", lambda fake, mask, rng: calls.append(1) or fake)
+    train_data.blend_batch(pools, 40, 48, np.random.default_rng(0), train_data.BlendMix(noisy=0.5))
+    assert 8 <= len(calls) <= 32
+    calls.clear()
+    train_data.blend_batch(pools, 6, 48, np.random.default_rng(0))
+    assert calls == []
 
 
 def _one_face_pools(face_crop) -> dict:
@@ -212,6 +234,34 @@ def test_generator_traces_add_spectral_energy(face_crop):
     assert np.abs(traced.astype(int) - img.astype(int)).mean() > 0.5
 
 
+def test_colour_cast_renders_colour_anew_and_keeps_the_layout(face_crop):
+    img, _ = face_crop
+    rng = np.random.default_rng(0)
+    outs = [colour_cast(img, rng) for _ in range(40)]
+    assert all(o.shape == img.shape and o.dtype == np.uint8 for o in outs)
+    grey = [(o[..., 0] == o[..., 1]).all() and (o[..., 1] == o[..., 2]).all() for o in outs]
+    assert 1 <= sum(grey) <= 15  # about 15 % grey
+    hue = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2HSV_FULL)[..., 0].astype(int)  # noqa: E731
+    turned = [np.abs((hue(o) - hue(img) + 128) % 256 - 128)[img.std(axis=2) > 30].mean() for o, g in zip(outs, grey) if not g]
+    assert max(turned) > 5  # hues move, some by more than 7 degrees
+    luma = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(float)  # noqa: E731
+    assert all(np.corrcoef(luma(o).ravel(), luma(img).ravel())[0, 1] > 0.9 for o in outs)  # the picture itself stays
+
+
+def test_synthetic_batches_cast_colour_for_reals_and_fakes_alike(face_crop, monkeypatch):
+    img, landmarks = face_crop
+    pool = train_data.Pool(np.stack([img] * 2), np.stack([landmarks] * 2), np.arange(2))
+    pools = {name: pool for name in ("gan_fake", "gan_real", "video", "utkface", "nomask")}
+    cast = []
+    monkeypatch.setattr(train_data, "colour_cast", lambda x, rng: cast.append(1) or x)
+    monkeypatch.setattr(train_data, "generator_traces", lambda x, rng: x)
+    train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0), colour=0.5)
+    assert 20 <= len(cast) <= 44
+    cast.clear()
+    train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0))
+    assert cast == []
+
+
 def _tiny_data(root, monkeypatch):
     """A data folder of shifted astronaut photos, one folder per image source (no video)."""
     astronaut = data.astronaut()
@@ -242,10 +292,11 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
         train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1",
-                        "--rank", "0.5", "--level", "0.1", "--xray", "1", *TINY])
+                        "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", *TINY])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
         assert (summary["rank"], summary["level"], summary["xray"]) == ((0.5, 0.1, 1.0) if branch == "blend" else (0.0, 0.0, 0.0))
+        assert summary["colour"] == (None if branch == "blend" else 1.0)
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
         assert (0.0 <= summary["smoothing_auc"] <= 1.0) if branch == "blend" else summary["smoothing_auc"] is None
         assert (out / "checkpoint.pt").exists()

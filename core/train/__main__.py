@@ -45,7 +45,7 @@ def _batch(args: argparse.Namespace, pools, rng: np.random.Generator) -> tuple[l
     """Images, labels and, for the blend branch, the blend masks."""
     if args.branch == "blend":
         return blend_batch(pools, args.batch // 2, args.size, rng, _blend_mix(args))
-    return (*synthetic_batch(pools, args.batch, args.size, rng), None)
+    return (*synthetic_batch(pools, args.batch, args.size, rng, colour=args.colour), None)
 
 
 def _blend_mix(args: argparse.Namespace) -> BlendMix:
@@ -122,7 +122,8 @@ def train(args: argparse.Namespace) -> None:
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
                "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "lr": args.lr, "seed": args.seed,
                "held_out_auc": aucs[0], "held_out_auc_undegraded": aucs[1],
-               "smoothing_auc": smoothing_auc(net, val_pools, val_cfg, args.val_batches, args.batch) if args.branch == "blend" else None}
+               "smoothing_auc": smoothing_auc(net, val_pools, val_cfg, args.val_batches, args.batch) if args.branch == "blend" else None,
+               "colour": args.colour if args.branch == "synthetic" else None}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
 
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--swaps", type=float, default=0.3, help="blend: share of twins blended from another face (Face X-ray style)")
     parser.add_argument("--composites", type=float, default=0.0, help="blend: share of twins made of parts from several faces, hand-placed")
     parser.add_argument("--crisp", type=float, default=0.0, help="blend: share of twins pasted from a sharpened, never down-scaled source")
+    parser.add_argument("--noisy", type=float, default=0.0, help="blend: share of twins given another noise history inside the blend")
     parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--beauty", type=float, default=0.0, help="blend: share of pairs skin-smoothed alike (a phone beauty filter)")
     parser.add_argument("--clean", type=float, default=0.0, help="blend: share of pairs left undegraded (fine seams visible)")
@@ -166,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rank", type=float, default=0.0, help="blend: weight of a hinge ranking each twin above its own real")
     parser.add_argument("--level", type=float, default=0.0, help="blend: weight of the spread of real logits in a batch")
     parser.add_argument("--xray", type=float, default=0.0, help="blend: weight of drawing the blending boundary (Face X-ray), 0 = off")
+    parser.add_argument("--colour", type=float, default=0.0, help="synthetic: share of faces given a random colour rendering (grey, hue, white balance)")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--every", type=int, default=50, help="checkpoint every N steps")
     parser.add_argument("--val-batches", type=int, default=20)

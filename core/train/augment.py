@@ -6,7 +6,7 @@ import numpy as np
 
 from core.faces import CROP_MARGIN
 
-__all__ = ["degrade", "inference_crop", "tight_frame", "glasses", "skin_smoothing", "generator_traces"]
+__all__ = ["degrade", "inference_crop", "tight_frame", "glasses", "skin_smoothing", "generator_traces", "colour_cast"]
 
 
 def degrade(img: np.ndarray, seed: int) -> np.ndarray:
@@ -128,3 +128,18 @@ def generator_traces(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         grid = np.cos(2 * np.pi * xs / period) * np.cos(2 * np.pi * ys / period)
         out = out + rng.uniform(1.5, 4.0) * grid[..., None]
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def colour_cast(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random colour rendering: grey (15 %), or a hue turn of up to ±24 degrees, a saturation scale
+    and per-channel gains (white balance). For the synthetic branch, drawn for reals and fakes alike:
+    the shipped branch called a warm film scan (the astronaut photo) GAN at 0.998 and the same photo
+    0.07 with its hue turned 40 degrees, so a generator's colour palette was a cue; other generators
+    and colour-graded photos do not share it."""
+    if rng.random() < 0.15:
+        return np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-17, 17)) % 256  # hue in 256 steps: ±17 is about ±24 degrees
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.6, 1.4), 0, 255)
+    out = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB_FULL).astype(np.float32)
+    return np.clip(out * rng.uniform(0.85, 1.15, 3), 0, 255).astype(np.uint8)

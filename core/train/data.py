@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.train.augment import degrade, generator_traces, glasses, inference_crop, skin_smoothing, tight_frame
+from core.train.augment import colour_cast, degrade, generator_traces, glasses, inference_crop, skin_smoothing, tight_frame
 from core.train.cache import CACHE_MARGIN
-from core.train.sbi import composite_blend, self_blend, swap_blend
+from core.train.sbi import composite_blend, renoise, self_blend, swap_blend
 
 __all__ = ["Pool", "BlendMix", "load_pools", "draw_reals", "finish_crop", "blend_batch", "synthetic_batch", "BLEND_MIX"]
 
@@ -60,12 +60,14 @@ def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degra
 @dataclass(frozen=True)
 class BlendMix:
     """What a blend batch mixes in, each a share: of twins blended from another face (`swaps`, Face
-    X-ray style) or from parts of several (`composites`), or pasted from a sharpened, never down-scaled
-    source (`crisp`); of pairs wearing the same drawn glasses, framed close around the face (`tight`),
-    skin-smoothed alike (`beauty`) or left undegraded (`clean`)."""
+    X-ray style) or from parts of several (`composites`), pasted from a sharpened, never down-scaled
+    source (`crisp`) or given another noise history inside the blend (`noisy`); of pairs wearing the
+    same drawn glasses, framed close around the face (`tight`), skin-smoothed alike (`beauty`) or
+    left undegraded (`clean`)."""
     swaps: float = 0.0
     composites: float = 0.0
     crisp: float = 0.0
+    noisy: float = 0.0
     glasses: float = 0.0
     tight: float = 0.0
     beauty: float = 0.0
@@ -74,8 +76,15 @@ class BlendMix:
 
 def _twin(pool: Pool, i: int, rng: np.random.Generator, mix: BlendMix) -> tuple[np.ndarray, np.ndarray]:
     """(pseudo-fake, blend mask) of crop `i`: self-blended, swap-blended or a part composite."""
+    fake, mask = _blended(pool, i, rng, mix)
+    if mix.noisy and rng.random() < mix.noisy:  # no draw when off: earlier runs' streams stay as they were
+        fake = renoise(fake, mask, rng)
+    return fake, mask
+
+
+def _blended(pool: Pool, i: int, rng: np.random.Generator, mix: BlendMix) -> tuple[np.ndarray, np.ndarray]:
     kind = rng.random()
-    crisp = bool(mix.crisp) and rng.random() < mix.crisp  # no draw when off: earlier runs' streams stay as they were
+    crisp = bool(mix.crisp) and rng.random() < mix.crisp  # no draw when off, as above
     if kind >= mix.swaps + mix.composites:
         return self_blend(pool.crops[i], pool.landmarks[i], rng, crisp=crisp)
     if kind < mix.swaps:
@@ -114,8 +123,9 @@ def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Ge
 
 
 def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.random.Generator, traces: float = 0.25,
-                    degraded: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
-    """Half fakes (GAN faces, or reals with simulated generator traces), half reals from every source."""
+                    degraded: bool = True, colour: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
+    """Half fakes (GAN faces, or reals with simulated generator traces), half reals from every source;
+    a share `colour` of each, drawn alike, gets a random colour rendering (`colour_cast`)."""
     # Video frames weigh most among reals: soft, compressed real video faces were the synthetic
     # branch's main false positives on dev (3 of 5 real videos with 20% video reals).
     mix = {"gan_real": 0.3, "video": 0.35, "utkface": 0.15, "nomask": 0.2}
@@ -131,6 +141,8 @@ def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.rando
         img = pool.crops[int(rng.integers(len(pool.crops)))]
         if fake and pool is not pools["gan_fake"]:
             img = generator_traces(img, rng)
+        if colour and rng.random() < colour:  # no draw when off: earlier runs' streams stay as they were
+            img = colour_cast(img, rng)
         images.append(finish_crop(img, size, int(rng.integers(1 << 31)), degraded=degraded))
         labels.append(float(fake))
     return images, np.array(labels, np.float32)

@@ -13,13 +13,17 @@ the texture, lighting and skin-tone mismatches of real swaps and splices that a 
 the mouth) comes from its own donor, placed by hand, i.e. slightly off in scale, turn and position,
 as in manual photo montages and part-wise edits, where a self-blend or a one-donor swap keeps the
 face's geometry consistent.
+
+`renoise` gives a blended region another noise and compression history (grain, a misaligned JPEG
+grid, or denoising), as a part pasted from another photo has: the classic splicing cue, which
+the colour, brightness and sharpness changes of the altered source do not teach.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-__all__ = ["face_mask", "self_blend", "swap_blend", "composite_blend", "PARTS"]
+__all__ = ["face_mask", "self_blend", "swap_blend", "composite_blend", "renoise", "PARTS"]
 
 PARTS = ("face", "eyes", "left_eye", "right_eye", "nose", "mouth", "eyes_nose", "nose_mouth", "eyes_mouth")
 _PART_WEIGHTS = np.array([0.45, 0.09, 0.04, 0.04, 0.07, 0.11, 0.07, 0.07, 0.06])
@@ -189,3 +193,19 @@ def composite_blend(img: np.ndarray, landmarks: np.ndarray, donors: list[tuple[n
         fake, mask = _blend(source, fake, landmarks, rng, part)
         union = np.maximum(union, mask)
     return fake, union
+
+
+def renoise(fake: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`fake` with its blended region (weighted by `mask`) given another noise history: sensor-like
+    grain, a JPEG of quality 30–80 on a grid shifted off the image's, or edge-preserving denoising."""
+    kind = int(rng.integers(3))
+    if kind == 0:
+        other = fake + rng.normal(0, rng.uniform(2, 7), fake.shape)
+    elif kind == 1:
+        dy, dx = (int(v) for v in rng.integers(1, 8, 2))
+        ok, buf = cv2.imencode(".jpg", np.roll(fake, (dy, dx), axis=(0, 1)), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 81))])
+        other = np.roll(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED), (-dy, -dx), axis=(0, 1)) if ok else fake
+    else:
+        other = cv2.bilateralFilter(fake, 5, rng.uniform(15, 45), 3)
+    out = other.astype(np.float32) * mask[..., None] + fake.astype(np.float32) * (1 - mask[..., None])
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
