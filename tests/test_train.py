@@ -307,9 +307,21 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     assert set(probs) == {"blend", "synthetic", "fused"} and probs["fused"].shape == (2,)
     validate.main(["--cache", str(tmp_path / "cache"), "--weights", str(tmp_path / "weights"), "--batches", "1"])
     rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith(("| blend", "| synthetic"))]
-    assert len(rows) == 2 and all(0.0 <= float(cell) <= 1.0 for row in rows for cell in row[2:4])
-    assert all(0.0 <= float(cell) <= 1.0 for cell in rows[0][4:6])  # pairs and smoothing: blend branch only
-    assert [cell.strip() for cell in rows[1][4:6]] == ["n/a", "n/a"]
+    assert len(rows) == 2 and all(0.0 <= float(cell) <= 1.0 for row in rows for cell in row[2:5])
+    assert all(0.0 <= float(cell) <= 1.0 for cell in rows[0][5:7])  # pairs and smoothing: blend branch only
+    assert [cell.strip() for cell in rows[1][5:7]] == ["n/a", "n/a"]
+
+
+@pytest.mark.parametrize("branch", ["blend", "synthetic"])
+def test_held_out_scores_can_render_every_image_grey(face_crop, monkeypatch, branch):
+    scored = []
+    monkeypatch.setattr(validate, "_scores", lambda net, images, cfg, batch: scored.extend(images) or np.zeros(len(images)))
+    cfg = validate.BranchConfig("val", "mobilenet_v2", "", 48)
+    for grey in (False, True):
+        scored.clear()
+        validate.held_out_scores(None, _one_face_pools(face_crop), branch, cfg, batches=1, batch=4, grey=grey)
+        flat = [bool((img == img[..., :1]).all()) for img in scored]
+        assert len(flat) == 4 and all(flat) == grey
 
 
 def test_pair_loss_ranks_each_twin_above_its_own_real_and_levels_reals():

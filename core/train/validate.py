@@ -1,7 +1,8 @@
 """Held-out AUC of a branch on the crop cache's held-out groups, degraded as in training and not;
 for the blend branch also how often a twin outscores its own real face (so whether the pooled AUC
 loses to missed blends or to the spread of real faces' scores) and whether skin smoothing alone
-reads as a manipulation.
+reads as a manipulation; for both, the undegraded AUC with every image rendered grey (how much a
+branch leans on colour).
 
 `python -m core.train.validate --cache ../cache --weights weights` measures the shipped branches
 (the `held_out_auc` of `detector.json` is the degraded figure of the training run).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -31,7 +33,7 @@ def held_out_auc(net: torch.nn.Module, pools: dict[str, Pool], branch: str, cfg:
 
 
 def held_out_scores(net: torch.nn.Module, pools: dict[str, Pool], branch: str, cfg: BranchConfig, batches: int = 20,
-                    batch: int = 32, degraded: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                    batch: int = 32, degraded: bool = True, grey: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(labels, logits) of the fixed held-out batches; blend: real, twin, real, twin, ..."""
     rng = np.random.default_rng(VAL_SEED)
     images, labels = [], []
@@ -40,7 +42,7 @@ def held_out_scores(net: torch.nn.Module, pools: dict[str, Pool], branch: str, c
             drawn, y, _ = blend_batch(pools, batch // 2, cfg.input_size, rng, degraded=degraded)
         else:
             drawn, y = synthetic_batch(pools, batch, cfg.input_size, rng, degraded=degraded)
-        images += drawn
+        images += [_grey(img) for img in drawn] if grey else drawn
         labels.append(y)
     return np.concatenate(labels), _scores(net, images, cfg, batch)
 
@@ -55,6 +57,10 @@ def smoothing_auc(net: torch.nn.Module, pools: dict[str, Pool], cfg: BranchConfi
         images += [finish_crop(img, cfg.input_size, seed, degraded=False) for img in (pool.crops[i], skin_smoothing(pool.crops[i], seed))]
     labels = np.tile([0.0, 1.0], len(images) // 2)
     return roc_auc(labels, _scores(net, images, cfg, batch))
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    return np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
 
 
 def _scores(net: torch.nn.Module, images: list[np.ndarray], cfg: BranchConfig, batch: int) -> np.ndarray:
@@ -76,16 +82,16 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(2)
     detector = load_detector(args.weights)
     _, val_pools = load_pools(args.cache, seed=args.seed)
-    print("| branch | held-out AUC, degraded | undegraded | twin above its own real, undegraded | skin smoothing as a cue (AUC, 0.5 = none) |")
-    print("|---|---|---|---|---|")
+    print("| branch | held-out AUC, degraded | undegraded | undegraded, all grey | twin above its own real, undegraded | skin smoothing as a cue (AUC, 0.5 = none) |")
+    print("|---|---|---|---|---|---|")
     for name, net in detector.branches.items():
         cfg = detector.configs[name]
-        degraded, clean = (held_out_scores(net, val_pools, name, cfg, args.batches, degraded=d) for d in (True, False))
+        degraded, clean, grey = (held_out_scores(net, val_pools, name, cfg, args.batches, degraded=d, grey=g) for d, g in ((True, False), (False, False), (False, True)))
         paired = smoothing = "n/a"
         if name == "blend":
             paired = f"{np.mean(clean[1][1::2] > clean[1][0::2]):.3f}"
             smoothing = f"{smoothing_auc(net, val_pools, cfg, args.batches):.3f}"
-        print(f"| {name} | {roc_auc(*degraded):.3f} | {roc_auc(*clean):.3f} | {paired} | {smoothing} |")
+        print(f"| {name} | {roc_auc(*degraded):.3f} | {roc_auc(*clean):.3f} | {roc_auc(*grey):.3f} | {paired} | {smoothing} |")
 
 
 if __name__ == "__main__":
