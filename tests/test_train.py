@@ -1,6 +1,7 @@
 """Pseudo-fake synthesis, augmentations, the crop cache and a one-step training run."""
 from __future__ import annotations
 
+import argparse
 import json
 
 import cv2
@@ -13,7 +14,7 @@ from core.faces import FaceDetector
 from core.train import cache, validate
 from core.train import data as train_data
 from core.train.augment import colour_cast, degrade, generator_traces, glasses, inference_crop, skin_smoothing, tight_frame
-from core.train.sbi import PARTS, composite_blend, face_mask, renoise, self_blend, swap_blend
+from core.train.sbi import NOISE_KINDS, PARTS, composite_blend, face_mask, renoise, self_blend, swap_blend
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +78,33 @@ def test_renoise_changes_only_the_blended_region(face_crop, seed):
     assert diff[mask > 0.5 * mask.max()].mean() > 0.3
 
 
+@pytest.mark.parametrize("kind", NOISE_KINDS)
+def test_renoise_draws_only_the_kinds_asked(face_crop, kind):
+    """Each kind alone gives its own image: the argument, not the draw alone, picks the history."""
+    img, landmarks = face_crop
+    fake, mask = self_blend(img, landmarks, np.random.default_rng(0))
+    alone = renoise(fake, mask, np.random.default_rng(7), (kind,))
+    others = [renoise(fake, mask, np.random.default_rng(7), (k,)) for k in NOISE_KINDS if k != kind]
+    assert not any(np.array_equal(alone, other) for other in others)
+
+
+def test_noise_kinds_option_checks_its_names():
+    from core.train import __main__ as train_cli
+    assert train_cli._noise_kinds("grain, jpeg") == ("grain", "jpeg")
+    for bad in ("", "grain,blur"):
+        with pytest.raises(argparse.ArgumentTypeError, match="grain, jpeg, denoise"):
+            train_cli._noise_kinds(bad)
+
+
 def test_noisy_twins_are_renoised_when_asked(face_crop, monkeypatch):
     pools = _one_face_pools(face_crop)
     calls = []
-    monkeypatch.setattr(train_data, "renoise", lambda fake, mask, rng: calls.append(1) or fake)
+    monkeypatch.setattr(train_data, "renoise", lambda fake, mask, rng, kinds: calls.append(kinds) or fake)
     train_data.blend_batch(pools, 40, 48, np.random.default_rng(0), train_data.BlendMix(noisy=0.5))
-    assert 8 <= len(calls) <= 32
+    assert 8 <= len(calls) <= 32 and set(calls) == {NOISE_KINDS}
+    calls.clear()
+    train_data.blend_batch(pools, 20, 48, np.random.default_rng(0), train_data.BlendMix(noisy=1.0, noise_kinds=("grain",)))
+    assert calls and set(calls) == {("grain",)}
     calls.clear()
     train_data.blend_batch(pools, 6, 48, np.random.default_rng(0))
     assert calls == []

@@ -24,6 +24,7 @@ from core.model import create_branch, to_tensor, BranchConfig
 from core.train import cache as crop_cache
 from core.train.data import BlendMix, blend_batch, load_pools, synthetic_batch
 from core.train.export import export
+from core.train.sbi import NOISE_KINDS
 from core.train.validate import held_out_auc, smoothing_auc
 from core.train.xray import XrayNet, xray_loss
 
@@ -32,7 +33,7 @@ BRANCHES = ("blend", "synthetic")
 # The shipped detector's stages, in order; `init` names an earlier stage to continue from. The blend
 # branch grew in stages, each a measured gain on dev (weights/MODEL_CARD.md, also for what was tried
 # and not adopted: 224 px, --glasses, --tight, --composites, --beauty, --clean, --rank/--level, --xray,
-# --crisp).
+# --crisp, --noisy; for the synthetic branch, --colour).
 RECIPE = (
     ("blend1", {"branch": "blend", "steps": 2400, "lr": 3e-4, "swaps": 0.0, "size": 160}),
     ("blend2", {"branch": "blend", "init": "blend1", "steps": 1000, "lr": 1e-4, "swaps": 0.0, "size": 160}),
@@ -147,6 +148,13 @@ def run_recipe(args: argparse.Namespace, recipe: tuple) -> dict:
     return metadata
 
 
+def _noise_kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    if not kinds or set(kinds) - set(NOISE_KINDS):
+        raise argparse.ArgumentTypeError(f"give one or more of {', '.join(NOISE_KINDS)}, comma-separated")
+    return kinds
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train the detector (all stages from --data) or one branch (--branch) on the CPU, resumably.")
     parser.add_argument("--data", type=Path, help="shared data folder (holds train/): build the cache and run every stage")
@@ -161,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--composites", type=float, default=0.0, help="blend: share of twins made of parts from several faces, hand-placed")
     parser.add_argument("--crisp", type=float, default=0.0, help="blend: share of twins pasted from a sharpened, never down-scaled source")
     parser.add_argument("--noisy", type=float, default=0.0, help="blend: share of twins given another noise history inside the blend")
+    parser.add_argument("--noise-kinds", type=_noise_kinds, default=NOISE_KINDS, metavar="K,K",
+                        help=f"blend: which noise histories --noisy draws from (default: {','.join(NOISE_KINDS)})")
     parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--beauty", type=float, default=0.0, help="blend: share of pairs skin-smoothed alike (a phone beauty filter)")
     parser.add_argument("--clean", type=float, default=0.0, help="blend: share of pairs left undegraded (fine seams visible)")

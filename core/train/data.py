@@ -9,7 +9,7 @@ import numpy as np
 
 from core.train.augment import colour_cast, degrade, generator_traces, glasses, inference_crop, skin_smoothing, tight_frame
 from core.train.cache import CACHE_MARGIN
-from core.train.sbi import composite_blend, renoise, self_blend, swap_blend
+from core.train.sbi import NOISE_KINDS, composite_blend, renoise, self_blend, swap_blend
 
 __all__ = ["Pool", "BlendMix", "load_pools", "draw_reals", "finish_crop", "blend_batch", "synthetic_batch", "BLEND_MIX"]
 
@@ -61,7 +61,7 @@ def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degra
 class BlendMix:
     """What a blend batch mixes in, each a share: of twins blended from another face (`swaps`, Face
     X-ray style) or from parts of several (`composites`), pasted from a sharpened, never down-scaled
-    source (`crisp`) or given another noise history inside the blend (`noisy`); of pairs wearing the
+    source (`crisp`) or given another noise history inside the blend (`noisy`, of `noise_kinds`); of pairs wearing the
     same drawn glasses, framed close around the face (`tight`), skin-smoothed alike (`beauty`) or
     left undegraded (`clean`)."""
     swaps: float = 0.0
@@ -72,13 +72,14 @@ class BlendMix:
     tight: float = 0.0
     beauty: float = 0.0
     clean: float = 0.0
+    noise_kinds: tuple[str, ...] = NOISE_KINDS
 
 
 def _twin(pool: Pool, i: int, rng: np.random.Generator, mix: BlendMix) -> tuple[np.ndarray, np.ndarray]:
     """(pseudo-fake, blend mask) of crop `i`: self-blended, swap-blended or a part composite."""
     fake, mask = _blended(pool, i, rng, mix)
     if mix.noisy and rng.random() < mix.noisy:  # no draw when off: earlier runs' streams stay as they were
-        fake = renoise(fake, mask, rng)
+        fake = renoise(fake, mask, rng, mix.noise_kinds)
     return fake, mask
 
 

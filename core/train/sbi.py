@@ -23,11 +23,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["face_mask", "self_blend", "swap_blend", "composite_blend", "renoise", "PARTS"]
+__all__ = ["face_mask", "self_blend", "swap_blend", "composite_blend", "renoise", "PARTS", "NOISE_KINDS"]
 
 PARTS = ("face", "eyes", "left_eye", "right_eye", "nose", "mouth", "eyes_nose", "nose_mouth", "eyes_mouth")
 _PART_WEIGHTS = np.array([0.45, 0.09, 0.04, 0.04, 0.07, 0.11, 0.07, 0.07, 0.06])
 _COMPOSITE_PARTS = ("left_eye", "right_eye", "nose", "mouth")
+NOISE_KINDS = ("grain", "jpeg", "denoise")  # renoise: the draw indexes this order, so keep it
 
 
 def _part_centre(lm: np.ndarray, part: str) -> np.ndarray:
@@ -195,13 +196,14 @@ def composite_blend(img: np.ndarray, landmarks: np.ndarray, donors: list[tuple[n
     return fake, union
 
 
-def renoise(fake: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """`fake` with its blended region (weighted by `mask`) given another noise history: sensor-like
-    grain, a JPEG of quality 30–80 on a grid shifted off the image's, or edge-preserving denoising."""
-    kind = int(rng.integers(3))
-    if kind == 0:
+def renoise(fake: np.ndarray, mask: np.ndarray, rng: np.random.Generator, kinds: tuple[str, ...] = NOISE_KINDS) -> np.ndarray:
+    """`fake` with its blended region (weighted by `mask`) given another noise history, one of `kinds`:
+    sensor-like grain, a JPEG of quality 30–80 on a grid shifted off the image's, or edge-preserving
+    denoising."""
+    kind = kinds[int(rng.integers(len(kinds)))]
+    if kind == "grain":
         other = fake + rng.normal(0, rng.uniform(2, 7), fake.shape)
-    elif kind == 1:
+    elif kind == "jpeg":
         dy, dx = (int(v) for v in rng.integers(1, 8, 2))
         ok, buf = cv2.imencode(".jpg", np.roll(fake, (dy, dx), axis=(0, 1)), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 81))])
         other = np.roll(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED), (-dy, -dx), axis=(0, 1)) if ok else fake
