@@ -44,12 +44,8 @@ def paired(base: dict[str, ItemRow], new: dict[str, ItemRow]) -> tuple[list[Item
 def paired_auc(y: np.ndarray, a: np.ndarray, b: np.ndarray, rounds: int, seed: int) -> dict:
     """AUC of `a` and of `b` on the same items, and the percentile bootstrap 95 % interval of
     AUC(b) − AUC(a) from stratified resamples drawn once for both."""
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y == c) for c in (0, 1)]
-    diffs = []
-    for _ in range(rounds):
-        pick = np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups])
-        diffs.append(metrics.roc_auc(y[pick], b[pick]) - metrics.roc_auc(y[pick], a[pick]))
+    diffs = [metrics.roc_auc(y[pick], b[pick]) - metrics.roc_auc(y[pick], a[pick])
+             for pick in metrics.stratified_resamples(y, rounds, seed)]
     lo, hi = np.percentile(diffs, [2.5, 97.5]) if diffs else (np.nan, np.nan)
     auc_a, auc_b = metrics.roc_auc(y, a), metrics.roc_auc(y, b)
     return {"base": auc_a, "new": auc_b, "diff": auc_b - auc_a, "ci": (float(lo), float(hi))}

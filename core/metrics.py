@@ -7,13 +7,13 @@ TPR without fakes) is NaN, never an exception, so a report can show "n/a" for th
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
 __all__ = [
     "roc_curve", "roc_auc", "average_precision", "eer", "rates_at", "brier", "ece",
-    "reliability", "bootstrap_ci", "Metric",
+    "reliability", "stratified_resamples", "bootstrap_ci", "Metric",
 ]
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
@@ -145,6 +145,15 @@ def ece(labels, scores, bins: int = 10) -> float:
     return float(gap.sum() / counts.sum())  # sum over bins of n_b/N * |mean_s_b - mean_y_b|
 
 
+def stratified_resamples(y: np.ndarray, rounds: int, seed: int) -> Iterator[np.ndarray]:
+    """`rounds` index arrays, each drawing reals and fakes with replacement separately, so every
+    resample keeps the class counts (none for empty `y`)."""
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y == c) for c in (0, 1)]
+    for _ in range(rounds if y.size else 0):
+        yield np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups if g.size])
+
+
 def bootstrap_ci(
     metrics: Mapping[str, Metric], labels, scores, rounds: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict[str, tuple[float, float]]:
@@ -152,11 +161,8 @@ def bootstrap_ci(
     fakes are resampled separately (stratified), so every resample keeps the class counts and the
     AUC stays defined. NaN bounds when the metric is undefined on the data."""
     y, s = _arrays(labels, scores)
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(y == c) for c in (0, 1)]
     values: dict[str, list[float]] = {name: [] for name in metrics}
-    for _ in range(rounds if y.size else 0):
-        pick = np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups if g.size])
+    for pick in stratified_resamples(y, rounds, seed):
         for name, fn in metrics.items():
             values[name].append(fn(y[pick], s[pick]))
     tail = (1.0 - level) / 2.0 * 100.0

@@ -43,7 +43,7 @@ def test_a_clear_gain_has_an_interval_above_zero(tmp_path):
 
 def test_identical_runs_differ_by_exactly_zero(tmp_path):
     scores = np.linspace(0, 1, 20).round(3)
-    base, new = _runs(tmp_path, scores, scores[::-1])
+    base, _ = _runs(tmp_path, scores, scores[::-1])
     same = compare.read_items(base, "blend")
     record = compare.compare(same, same, 200, 0)[0]
     assert record["diff"] == 0 and record["ci"] == (0.0, 0.0)
