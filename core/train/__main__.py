@@ -33,7 +33,7 @@ BRANCHES = ("blend", "synthetic")
 # The shipped detector's stages, in order; `init` names an earlier stage to continue from. The blend
 # branch grew in stages, each a measured gain on dev (weights/MODEL_CARD.md, also for what was tried
 # and not adopted: 224 px, --glasses, --tight, --composites, --beauty, --clean, --rank/--level, --xray,
-# --crisp, --noise-kinds without denoise; for the synthetic branch, --colour).
+# --crisp, --noise-kinds subsets, --noisy 0.8, a fifth --noisy stage; for the synthetic branch, --colour).
 RECIPE = (
     ("blend1", {"branch": "blend", "steps": 2400, "lr": 3e-4, "swaps": 0.0, "size": 160}),
     ("blend2", {"branch": "blend", "init": "blend1", "steps": 1000, "lr": 1e-4, "swaps": 0.0, "size": 160}),
