@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["mobilenet_v2_features", "efficientnet_lite0_features", "LAST_CHANNEL"]
+__all__ = ["mobilenet_v2_features", "efficientnet_lite0_features", "with_residual_input", "LAST_CHANNEL"]
 
 FIRST_CHANNEL = 32
 LAST_CHANNEL = 1280
@@ -20,6 +20,17 @@ LAST_CHANNEL = 1280
 SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
 # EfficientNet-Lite0: the same four numbers plus the depthwise kernel k (the paper's Table 1)
 LITE0_SETTING = ((1, 16, 1, 1, 3), (6, 24, 2, 2, 3), (6, 40, 2, 2, 5), (6, 80, 3, 2, 3), (6, 112, 3, 1, 5), (6, 192, 4, 2, 5), (6, 320, 1, 1, 3))
+
+
+# Three fixed high-pass kernels of the spatial rich model (Fridrich & Kodovsky, 2012), as Zhou et al.
+# (CVPR 2018) feed them to a manipulation detector: second order, fifth order ("KV") and first order.
+SRM_KERNELS = (
+    ((0, 0, 0, 0, 0), (0, -1, 2, -1, 0), (0, 2, -4, 2, 0), (0, -1, 2, -1, 0), (0, 0, 0, 0, 0)),
+    ((-1, 2, -2, 2, -1), (2, -6, 8, -6, 2), (-2, 8, -12, 8, -2), (2, -6, 8, -6, 2), (-1, 2, -2, 2, -1)),
+    ((0, 0, 0, 0, 0), (0, 0, 0, 0, 0), (0, 1, -2, 1, 0), (0, 0, 0, 0, 0), (0, 0, 0, 0, 0)),
+)
+SRM_SCALE = (4.0, 12.0, 2.0)
+RESIDUAL_CLIP = 3.0  # grey levels (0-255): the rich model's truncation keeps noise, not edges
 
 
 def conv_bn_relu6(inp: int, out: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> nn.Sequential:
@@ -80,4 +91,37 @@ def _features(setting) -> nn.Sequential:
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+    return features
+
+
+class ResidualStem(nn.Sequential):
+    """The stem (conv, batch norm, ReLU6) fed the image plus three noise residuals of its luminance.
+    A region pasted from another photo or retouched carries another noise history; RGB input leaves
+    that implicit, behind the face's appearance."""
+
+    def __init__(self, stem: nn.Sequential, mean: tuple, std: tuple) -> None:
+        conv = stem[0]
+        wide = nn.Conv2d(conv.in_channels + len(SRM_KERNELS), conv.out_channels, conv.kernel_size, conv.stride,
+                         conv.padding, bias=False)
+        with torch.no_grad():  # the residual inputs start at zero weight: the stem first acts as before
+            wide.weight.zero_()
+            wide.weight[:, : conv.in_channels] = conv.weight
+        super().__init__(wide, *stem[1:])
+        kernels = torch.tensor(SRM_KERNELS, dtype=torch.float32) / torch.tensor(SRM_SCALE).view(-1, 1, 1)
+        self.register_buffer("kernels", kernels.unsqueeze(1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def residuals(self, x: torch.Tensor) -> torch.Tensor:
+        grey = ((x * self.std + self.mean) * 255.0).mean(dim=1, keepdim=True)
+        res = nn.functional.conv2d(nn.functional.pad(grey, (2, 2, 2, 2), mode="replicate"), self.kernels)
+        return res.clamp(-RESIDUAL_CLIP, RESIDUAL_CLIP) / RESIDUAL_CLIP
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(torch.cat([x, self.residuals(x)], dim=1))
+
+
+def with_residual_input(features: nn.Sequential, mean: tuple, std: tuple) -> nn.Sequential:
+    """The same features with their stem widened to take noise residuals (ResidualStem)."""
+    features[0] = ResidualStem(features[0], mean, std)
     return features

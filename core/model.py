@@ -59,6 +59,14 @@ def _mobilenet_v2(pretrained: bool) -> tuple[nn.Module, int]:
     return features, LAST_CHANNEL
 
 
+@register_backbone("mobilenet_v2_residual")
+def _mobilenet_v2_residual(pretrained: bool) -> tuple[nn.Module, int]:
+    from core.mobilenet import with_residual_input
+
+    features, width = _mobilenet_v2(pretrained)
+    return with_residual_input(features, IMAGENET_MEAN, IMAGENET_STD), width
+
+
 @register_backbone("efficientnet_lite0")
 def _efficientnet_lite0(pretrained: bool) -> tuple[nn.Module, int]:
     from core.mobilenet import LAST_CHANNEL, efficientnet_lite0_features, load_in_order

@@ -451,3 +451,36 @@ def test_face_detector_rejects_non_finite_boxes(monkeypatch):
 
     monkeypatch.setattr(detector, "_net", FakeNet())
     assert detector._detect_once(np.zeros((50, 50, 3), np.uint8)) == []
+
+
+def test_residual_stem_sees_noise_and_not_flat_or_smooth_regions():
+    """Flat and linear-ramp regions have no rich-model residual; grain does, clipped to [-1, 1]."""
+    from core.mobilenet import ResidualStem, conv_bn_relu6
+    from core.model import IMAGENET_MEAN, IMAGENET_STD, BranchConfig, to_tensor
+
+    stem = ResidualStem(conv_bn_relu6(3, 8, stride=2), IMAGENET_MEAN, IMAGENET_STD)
+    cfg = BranchConfig("x", "mobilenet_v2", "", 32)
+    ramp = np.repeat(np.tile(np.arange(32, dtype=np.uint8) * 4, (32, 1))[..., None], 3, axis=2)
+    grain = np.clip(128 + np.random.default_rng(0).normal(0, 8, (32, 32, 3)), 0, 255).astype(np.uint8)
+    res = stem.residuals(to_tensor([np.full((32, 32, 3), 90, np.uint8), ramp, grain], cfg))
+    assert res.shape == (3, 3, 32, 32)
+    assert res[:2, :, 2:-2, 2:-2].abs().max() < 1e-3  # the replicated border bends a ramp
+    assert res[2].abs().mean() > 0.3 and res[2].abs().max() <= 1.0
+
+
+def test_a_residual_branch_continues_an_rgb_run_scoring_exactly_as_it_did():
+    """--init of an RGB run into a residual-input branch: the extra stem channels start at zero, so
+    the scores are unchanged until training moves them; batch-norm folding keeps them too."""
+    from core.model import BranchConfig, create_branch, fold_batchnorm, to_tensor
+    from core.train.__main__ import load_widened
+
+    torch.manual_seed(0)
+    rgb = create_branch("mobilenet_v2").eval()
+    wide = create_branch("mobilenet_v2_residual")
+    load_widened(wide, rgb.state_dict())
+    assert wide.features[0][0].weight.shape[1] == 6 and not wide.features[0][0].weight[:, 3:].any()
+    crops = [np.random.default_rng(s).integers(0, 256, (48, 48, 3), dtype=np.uint8) for s in range(3)]
+    x = to_tensor(crops, BranchConfig("x", "mobilenet_v2", "", 48))
+    with torch.inference_mode():
+        torch.testing.assert_close(wide.eval()(x), rgb(x))
+        torch.testing.assert_close(fold_batchnorm(wide)(x), rgb(x), atol=1e-4, rtol=1e-4)

@@ -67,6 +67,17 @@ def pair_loss(logits: torch.Tensor, labels: torch.Tensor, rank: float = 0.0, lev
     return loss
 
 
+def load_widened(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load `state`, zero-filling the input channels a widened stem has beyond it, so a residual-input
+    branch continuing an RGB run starts out scoring exactly as that run did."""
+    own = net.state_dict()
+    for key, value in state.items():
+        if value.dim() == 4 and own[key].shape[1] > value.shape[1]:
+            state[key] = torch.zeros_like(own[key])
+            state[key][:, : value.shape[1]] = value
+    net.load_state_dict(state)
+
+
 def _checkpoint(path: Path, net, opt, sched, step: int, rng: np.random.Generator) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step, "rng": rng.bit_generator.state}, tmp)
@@ -80,7 +91,7 @@ def train(args: argparse.Namespace) -> None:
     train_pools, val_pools = load_pools(args.cache, seed=args.seed)
     net = create_branch(args.backbone, pretrained=not args.no_pretrained and args.init is None)
     if args.init:  # continue from an earlier run's weights with a fresh schedule
-        net.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
+        load_widened(net, torch.load(args.init, map_location="cpu", weights_only=True))
     xray = args.xray if args.branch == "blend" else 0.0
     model = XrayNet(net, args.size) if xray else net  # the decoder trains alongside and is not shipped
     # The head (and any decoder) starts fresh, so it learns ten times faster than the pretrained features.
