@@ -95,18 +95,17 @@ def _features(setting) -> nn.Sequential:
 
 
 class ResidualStem(nn.Sequential):
-    """The stem (conv, batch norm, ReLU6) fed the image plus three noise residuals of its luminance.
-    A region pasted from another photo or retouched carries another noise history; RGB input leaves
-    that implicit, behind the face's appearance."""
+    """The stem (conv, batch norm, ReLU6) also fed three noise residuals of the image's luminance,
+    through a convolution of its own. A region pasted from another photo or retouched carries another
+    noise history; RGB input leaves that implicit, behind the face's appearance. The residual
+    convolution starts at zero (the stem first acts exactly as before) and is a separate parameter so
+    training can give it its own learning rate; `merge` joins the two convolutions for inference."""
 
     def __init__(self, stem: nn.Sequential, mean: tuple, std: tuple) -> None:
+        super().__init__(*stem)
         conv = stem[0]
-        wide = nn.Conv2d(conv.in_channels + len(SRM_KERNELS), conv.out_channels, conv.kernel_size, conv.stride,
-                         conv.padding, bias=False)
-        with torch.no_grad():  # the residual inputs start at zero weight: the stem first acts as before
-            wide.weight.zero_()
-            wide.weight[:, : conv.in_channels] = conv.weight
-        super().__init__(wide, *stem[1:])
+        self.residual = nn.Conv2d(len(SRM_KERNELS), conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=False)
+        nn.init.zeros_(self.residual.weight)
         kernels = torch.tensor(SRM_KERNELS, dtype=torch.float32) / torch.tensor(SRM_SCALE).view(-1, 1, 1)
         self.register_buffer("kernels", kernels.unsqueeze(1), persistent=False)
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
@@ -117,11 +116,26 @@ class ResidualStem(nn.Sequential):
         res = nn.functional.conv2d(nn.functional.pad(grey, (2, 2, 2, 2), mode="replicate"), self.kernels)
         return res.clamp(-RESIDUAL_CLIP, RESIDUAL_CLIP) / RESIDUAL_CLIP
 
+    def merge(self) -> None:
+        """One convolution over image and residuals (batch norm can then fold into it)."""
+        if self.residual is None:
+            return
+        conv = self[0]
+        wide = nn.Conv2d(conv.in_channels + self.residual.in_channels, conv.out_channels, conv.kernel_size,
+                         conv.stride, conv.padding, bias=False).train(self.training)
+        with torch.no_grad():
+            wide.weight.copy_(torch.cat([conv.weight, self.residual.weight], dim=1))
+        self[0], self.residual = wide, None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(torch.cat([x, self.residuals(x)], dim=1))
+        if self.residual is None:
+            y = self[0](torch.cat([x, self.residuals(x)], dim=1))
+        else:
+            y = self[0](x) + self.residual(self.residuals(x))
+        return self[2](self[1](y))
 
 
 def with_residual_input(features: nn.Sequential, mean: tuple, std: tuple) -> nn.Sequential:
-    """The same features with their stem widened to take noise residuals (ResidualStem)."""
+    """The same features with a stem that also takes noise residuals (ResidualStem)."""
     features[0] = ResidualStem(features[0], mean, std)
     return features

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from core.mobilenet import ResidualStem
+
 # Faces per forward pass: 8 measured fastest per face on the CPU (32 was 40% slower and peaked
 # about 110 MB higher).
 SCORE_BATCH = 8
@@ -186,6 +188,8 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     """For inference: fold each BatchNorm2d that follows a Conv2d inside a Sequential into the
     convolution. Same outputs to float rounding, about half the CPU time per face (core.bench)."""
     module.eval()
+    for stem in [m for m in module.modules() if isinstance(m, ResidualStem)]:
+        stem.merge()
     for parent in module.modules():
         if not isinstance(parent, nn.Sequential):
             continue

@@ -469,18 +469,45 @@ def test_residual_stem_sees_noise_and_not_flat_or_smooth_regions():
 
 
 def test_a_residual_branch_continues_an_rgb_run_scoring_exactly_as_it_did():
-    """--init of an RGB run into a residual-input branch: the extra stem channels start at zero, so
-    the scores are unchanged until training moves them; batch-norm folding keeps them too."""
-    from core.model import BranchConfig, create_branch, fold_batchnorm, to_tensor
-    from core.train.__main__ import load_widened
+    """--init of an RGB run into a residual-input branch: the residual convolution starts at zero and
+    trains at the fresh parameters' rate; merged and folded for inference, the scores stay the same."""
+    from core.model import WEIGHTS_DIR, BranchConfig, create_branch, fold_batchnorm, to_tensor
+    from core.train.__main__ import _param_groups, load_init
 
     torch.manual_seed(0)
-    rgb = create_branch("mobilenet_v2").eval()
+    state = {k: v.float() for k, v in torch.load(WEIGHTS_DIR / "synthetic.pt", weights_only=True).items()}
+    rgb = create_branch("mobilenet_v2")
+    rgb.load_state_dict(state)
+    rgb.eval()
     wide = create_branch("mobilenet_v2_residual")
-    load_widened(wide, rgb.state_dict())
-    assert wide.features[0][0].weight.shape[1] == 6 and not wide.features[0][0].weight[:, 3:].any()
+    load_init(wide, state)
+    stem = wide.features[0]
+    assert not stem.residual.weight.any()
+    assert any(p is stem.residual.weight for p in _param_groups(wide, 1e-4)[1]["params"])
     crops = [np.random.default_rng(s).integers(0, 256, (48, 48, 3), dtype=np.uint8) for s in range(3)]
     x = to_tensor(crops, BranchConfig("x", "mobilenet_v2", "", 48))
     with torch.inference_mode():
         torch.testing.assert_close(wide.eval()(x), rgb(x))
-        torch.testing.assert_close(fold_batchnorm(wide)(x), rgb(x), atol=1e-4, rtol=1e-4)
+    with torch.no_grad():  # as if trained: the residuals now count
+        stem.residual.weight.normal_(0, 0.1)
+    with torch.inference_mode():
+        trained = wide(x)
+        assert not torch.allclose(trained, rgb(x), atol=1e-3)
+        torch.testing.assert_close(fold_batchnorm(wide)(x), trained, atol=1e-4, rtol=1e-4)
+    assert stem.residual is None and stem[0].in_channels == 6
+    with pytest.raises(RuntimeError, match="does not fit"):
+        load_init(create_branch("mobilenet_v2"), create_branch("mobilenet_v2_residual").state_dict())
+
+
+def test_a_residual_branch_ships_and_loads(tmp_path):
+    """export writes the residual convolution; load_detector rebuilds, merges and folds it."""
+    from core.model import load_detector
+    from core.train.export import export
+
+    shipped = tmp_path / "weights"
+    export({"blend": _run_folder(tmp_path / "b", 48, 1, "mobilenet_v2_residual"), "synthetic": _run_folder(tmp_path / "s", 48, 1)},
+           shipped, "mobilenet_v2", 0)
+    detector = load_detector(shipped)
+    assert detector.configs["blend"].backbone == "mobilenet_v2_residual"
+    assert detector.branches["blend"].features[0][0].in_channels == 6
+    assert detector.score([np.full((48, 48, 3), 90, np.uint8)])["blend"].shape == (1,)

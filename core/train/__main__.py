@@ -29,6 +29,7 @@ from core.train.validate import held_out_auc, smoothing_auc
 from core.train.xray import XrayNet, xray_loss
 
 BRANCHES = ("blend", "synthetic")
+RESIDUAL_WEIGHT = ".residual.weight"  # a ResidualStem's own convolution (core.mobilenet)
 
 # The shipped detector's stages, in order; `init` names an earlier stage to continue from. The blend
 # branch grew in stages, each a measured gain on dev (weights/MODEL_CARD.md, also for what was tried
@@ -67,15 +68,24 @@ def pair_loss(logits: torch.Tensor, labels: torch.Tensor, rank: float = 0.0, lev
     return loss
 
 
-def load_widened(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load `state`, zero-filling the input channels a widened stem has beyond it, so a residual-input
-    branch continuing an RGB run starts out scoring exactly as that run did."""
-    own = net.state_dict()
-    for key, value in state.items():
-        if value.dim() == 4 and own[key].shape[1] > value.shape[1]:
-            state[key] = torch.zeros_like(own[key])
-            state[key][:, : value.shape[1]] = value
-    net.load_state_dict(state)
+def load_init(net: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load an earlier run's weights. Only a residual stem's own convolution may be missing from them
+    (an RGB run continued with residual input); it stays at zero, so the branch starts out scoring
+    exactly as that run did."""
+    result = net.load_state_dict(state, strict=False)
+    missing = [k for k in result.missing_keys if not k.endswith(RESIDUAL_WEIGHT)]
+    if missing or result.unexpected_keys:
+        raise RuntimeError(f"--init does not fit the backbone: missing {missing}, unexpected {result.unexpected_keys}")
+
+
+def _param_groups(model: torch.nn.Module, lr: float) -> list[dict]:
+    """Pretrained features at `lr`; what starts fresh (the head, any decoder, a residual stem's own
+    convolution) at ten times that."""
+    base, fresh = [], []
+    for name, p in model.named_parameters():
+        name = name.removeprefix("branch.")
+        (base if name.startswith("features.") and not name.endswith(RESIDUAL_WEIGHT) else fresh).append(p)
+    return [{"params": base, "lr": lr}, {"params": fresh, "lr": lr * 10}]
 
 
 def _checkpoint(path: Path, net, opt, sched, step: int, rng: np.random.Generator) -> None:
@@ -91,12 +101,10 @@ def train(args: argparse.Namespace) -> None:
     train_pools, val_pools = load_pools(args.cache, seed=args.seed)
     net = create_branch(args.backbone, pretrained=not args.no_pretrained and args.init is None)
     if args.init:  # continue from an earlier run's weights with a fresh schedule
-        load_widened(net, torch.load(args.init, map_location="cpu", weights_only=True))
+        load_init(net, torch.load(args.init, map_location="cpu", weights_only=True))
     xray = args.xray if args.branch == "blend" else 0.0
     model = XrayNet(net, args.size) if xray else net  # the decoder trains alongside and is not shipped
-    # The head (and any decoder) starts fresh, so it learns ten times faster than the pretrained features.
-    fresh = [p for name, p in model.named_parameters() if not name.removeprefix("branch.").startswith("features.")]
-    opt = torch.optim.AdamW([{"params": net.features.parameters(), "lr": args.lr}, {"params": fresh, "lr": args.lr * 10}], weight_decay=1e-4)
+    opt = torch.optim.AdamW(_param_groups(model, args.lr), weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[args.lr, args.lr * 10], total_steps=args.steps, pct_start=0.1)
     rng = np.random.default_rng(args.seed)
     ckpt = args.out / "checkpoint.pt"
