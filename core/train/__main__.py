@@ -34,7 +34,8 @@ RESIDUAL_WEIGHT = ".residual.weight"  # a ResidualStem's own convolution (core.m
 # The shipped detector's stages, in order; `init` names an earlier stage to continue from. The blend
 # branch grew in stages, each a measured gain on dev (weights/MODEL_CARD.md, also for what was tried
 # and not adopted: 224 px, --glasses, --tight, --composites, --beauty, --clean, --rank/--level, --xray,
-# --crisp, --noise-kinds subsets, --noisy 0.8, a fifth --noisy stage; for the synthetic branch, --colour).
+# --crisp, --noise-kinds subsets, --noisy 0.8, a fifth --noisy stage, the efficientnet_lite0 and
+# mobilenet_v2_residual backbones; for the synthetic branch, --colour).
 RECIPE = (
     ("blend1", {"branch": "blend", "steps": 2400, "lr": 3e-4, "swaps": 0.0, "size": 160}),
     ("blend2", {"branch": "blend", "init": "blend1", "steps": 1000, "lr": 1e-4, "swaps": 0.0, "size": 160}),
@@ -181,7 +182,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, help="crop cache from core.train.cache (default with --data: OUT/../cache)")
     parser.add_argument("--branch", choices=BRANCHES, help="train one stage of this branch from --cache")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, final.pt, summary.json)")
-    parser.add_argument("--backbone", default="mobilenet_v2")
+    parser.add_argument("--backbone", default="mobilenet_v2",
+                        help="mobilenet_v2, mobilenet_v2_residual (plus noise residuals at the stem) or efficientnet_lite0")
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32, help="images per step (blend: half reals, half twins)")
