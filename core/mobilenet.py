@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["mobilenet_v2_features", "efficientnet_lite0_features", "with_residual_input", "LAST_CHANNEL"]
+__all__ = ["mobilenet_v2_features", "efficientnet_lite0_features", "ResidualStem", "with_residual_input", "LAST_CHANNEL"]
 
 FIRST_CHANNEL = 32
 LAST_CHANNEL = 1280
