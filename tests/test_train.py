@@ -328,10 +328,13 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     probs = detector.score([np.zeros((64, 64, 3), np.uint8)] * 2)
     assert set(probs) == {"blend", "synthetic", "fused"} and probs["fused"].shape == (2,)
     validate.main(["--cache", str(tmp_path / "cache"), "--weights", str(tmp_path / "weights"), "--batches", "1"])
-    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith(("| blend", "| synthetic"))]
+    printed = capsys.readouterr().out.splitlines()
+    rows = [line.split("|") for line in printed if line.startswith(("| blend", "| synthetic"))]
     assert len(rows) == 2 and all(0.0 <= float(cell) <= 1.0 for row in rows for cell in row[2:5])
     assert all(0.0 <= float(cell) <= 1.0 for cell in rows[0][5:7])  # pairs and smoothing: blend branch only
     assert [cell.strip() for cell in rows[1][5:7]] == ["n/a", "n/a"]
+    sizes = [line.split("|") for line in printed if " to " in line]
+    assert len(sizes) == 3 and all(0.0 <= float(cell) <= 1.0 for row in sizes for cell in row[2:4])
 
 
 @pytest.mark.parametrize("branch", ["blend", "synthetic"])
@@ -344,6 +347,28 @@ def test_held_out_scores_can_render_every_image_grey(face_crop, monkeypatch, bra
         validate.held_out_scores(None, _one_face_pools(face_crop), branch, cfg, batches=1, batch=4, grey=grey)
         flat = [bool((img == img[..., :1]).all()) for img in scored]
         assert len(flat) == 4 and all(flat) == grey
+
+
+@pytest.mark.parametrize("branch", ["blend", "synthetic"])
+def test_held_out_scores_measure_how_much_of_the_crop_each_blend_covers(face_crop, monkeypatch, branch):
+    monkeypatch.setattr(validate, "_scores", lambda net, images, cfg, batch: np.zeros(len(images)))
+    cfg = validate.BranchConfig("val", "mobilenet_v2", "", 48)
+    held = validate.held_out_scores(None, _one_face_pools(face_crop), branch, cfg, batches=2, batch=4)
+    assert held.labels.shape == held.logits.shape == held.areas.shape == (8,)
+    assert (held.areas[held.labels == 0] == 0).all()
+    assert (held.areas[held.labels == 1] > 0).all() if branch == "blend" else (held.areas == 0).all()
+
+
+def test_auc_by_blend_size_ranks_every_real_against_each_third_of_the_twins():
+    # Reals at 0; the two smallest blends score below them, the middle two tie, the largest two above.
+    labels = np.tile([0.0, 1.0], 6)
+    areas = np.zeros(12)
+    areas[1::2] = [0.2, 0.01, 0.5, 0.1, 0.02, 0.4]
+    logits = np.zeros(12)
+    logits[1::2] = [0.0, -1.0, 1.0, 0.0, -1.0, 1.0]
+    rows = validate.auc_by_blend_size(validate.HeldOut(labels, logits, areas))
+    assert [auc for _, _, auc in rows] == [0.0, 0.5, 1.0]
+    assert rows[0][0] == 0.01 and rows[-1][1] == 0.5
 
 
 def test_pair_loss_ranks_each_twin_above_its_own_real_and_levels_reals():

@@ -1,8 +1,9 @@
 """Held-out AUC of a branch on the crop cache's held-out groups, degraded as in training and not;
 for the blend branch also how often a twin outscores its own real face (so whether the pooled AUC
 loses to missed blends or to the spread of real faces' scores) and whether skin smoothing alone
-reads as a manipulation; for both, the undegraded AUC with every image rendered grey (how much a
-branch leans on colour).
+reads as a manipulation, and the AUC by how much of the crop a blend covers (small part-wise blends
+are the hard ones); for both, the undegraded AUC with every image rendered grey (how much a branch
+leans on colour).
 
 `python -m core.train.validate --cache ../cache --weights weights` measures the shipped branches
 (the `held_out_auc` of `detector.json` is the degraded figure of the training run).
@@ -10,6 +11,7 @@ branch leans on colour).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -21,7 +23,7 @@ from core.model import BranchConfig, load_detector, to_tensor
 from core.train.augment import skin_smoothing
 from core.train.data import Pool, blend_batch, draw_reals, finish_crop, load_pools, synthetic_batch
 
-__all__ = ["held_out_auc", "held_out_scores", "smoothing_auc"]
+__all__ = ["HeldOut", "held_out_auc", "held_out_scores", "smoothing_auc", "auc_by_blend_size"]
 
 VAL_SEED = 1234  # fixed, so runs and shipped weights are compared on the same samples
 
@@ -29,22 +31,44 @@ VAL_SEED = 1234  # fixed, so runs and shipped weights are compared on the same s
 def held_out_auc(net: torch.nn.Module, pools: dict[str, Pool], branch: str, cfg: BranchConfig, batches: int = 20,
                  batch: int = 32, degraded: bool = True) -> float:
     """AUC on `batches` fixed batches; blend: self-blends only (no swaps, glasses or tight framing)."""
-    return roc_auc(*held_out_scores(net, pools, branch, cfg, batches, batch, degraded))
+    held = held_out_scores(net, pools, branch, cfg, batches, batch, degraded)
+    return roc_auc(held.labels, held.logits)
+
+
+@dataclass
+class HeldOut:
+    labels: np.ndarray
+    logits: np.ndarray
+    areas: np.ndarray  # share of the crop each image's blend covers: 0 for reals and the synthetic branch
 
 
 def held_out_scores(net: torch.nn.Module, pools: dict[str, Pool], branch: str, cfg: BranchConfig, batches: int = 20,
-                    batch: int = 32, degraded: bool = True, grey: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, logits) of the fixed held-out batches; blend: real, twin, real, twin, ..."""
+                    batch: int = 32, degraded: bool = True, grey: bool = False) -> HeldOut:
+    """Scores of the fixed held-out batches; blend: real, twin, real, twin, ..."""
     rng = np.random.default_rng(VAL_SEED)
-    images, labels = [], []
+    images, labels, areas = [], [], []
     for _ in range(batches):
         if branch == "blend":
-            drawn, y, _ = blend_batch(pools, batch // 2, cfg.input_size, rng, degraded=degraded)
+            drawn, y, masks = blend_batch(pools, batch // 2, cfg.input_size, rng, degraded=degraded)
+            areas.append(masks.reshape(len(masks), -1).mean(axis=1))
         else:
             drawn, y = synthetic_batch(pools, batch, cfg.input_size, rng, degraded=degraded)
+            areas.append(np.zeros(len(y)))
         images += [_grey(img) for img in drawn] if grey else drawn
         labels.append(y)
-    return np.concatenate(labels), _scores(net, images, cfg, batch)
+    return HeldOut(np.concatenate(labels), _scores(net, images, cfg, batch), np.concatenate(areas))
+
+
+def auc_by_blend_size(held: HeldOut, parts: int = 3) -> list[tuple[float, float, float]]:
+    """(smallest and largest blend share, AUC of every real against those twins) for each of `parts`
+    equal-count ranges of the twins' blend size."""
+    real, twins = held.logits[held.labels == 0], held.labels == 1
+    edges = np.quantile(held.areas[twins], np.linspace(0.0, 1.0, parts + 1))
+    rows = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        chosen = held.logits[twins & (held.areas >= low) & (held.areas <= high)]
+        rows.append((float(low), float(high), roc_auc(np.r_[np.zeros(len(real)), np.ones(len(chosen))], np.r_[real, chosen])))
+    return rows
 
 
 def smoothing_auc(net: torch.nn.Module, pools: dict[str, Pool], cfg: BranchConfig, batches: int = 20, batch: int = 32) -> float:
@@ -84,14 +108,26 @@ def main(argv: list[str] | None = None) -> None:
     _, val_pools = load_pools(args.cache, seed=args.seed)
     print("| branch | held-out AUC, degraded | undegraded | undegraded, all grey | twin above its own real, undegraded | skin smoothing as a cue (AUC, 0.5 = none) |")
     print("|---|---|---|---|---|---|")
+    blend_sizes = []
     for name, net in detector.branches.items():
         cfg = detector.configs[name]
         degraded, clean, grey = (held_out_scores(net, val_pools, name, cfg, args.batches, degraded=d, grey=g) for d, g in ((True, False), (False, False), (False, True)))
         paired = smoothing = "n/a"
         if name == "blend":
-            paired = f"{np.mean(clean[1][1::2] > clean[1][0::2]):.3f}"
+            paired = f"{np.mean(clean.logits[1::2] > clean.logits[0::2]):.3f}"
             smoothing = f"{smoothing_auc(net, val_pools, cfg, args.batches):.3f}"
-        print(f"| {name} | {roc_auc(*degraded):.3f} | {roc_auc(*clean):.3f} | {roc_auc(*grey):.3f} | {paired} | {smoothing} |")
+            blend_sizes = list(zip(auc_by_blend_size(degraded), auc_by_blend_size(clean)))
+        aucs = (roc_auc(held.labels, held.logits) for held in (degraded, clean, grey))
+        print(f"| {name} |", " | ".join(f"{auc:.3f}" for auc in aucs), f"| {paired} | {smoothing} |")
+    if blend_sizes:
+        _print_blend_sizes(blend_sizes)
+
+
+def _print_blend_sizes(rows: list) -> None:
+    """Every real against the twins of each blend-size third; the same twins in both columns."""
+    print("\n| share of the crop the blend covers | blend held-out AUC, degraded | undegraded |\n|---|---|---|")
+    for (low, high, auc), (_, _, clean_auc) in rows:
+        print(f"| {low:.3f} to {high:.3f} | {auc:.3f} | {clean_auc:.3f} |")
 
 
 if __name__ == "__main__":
