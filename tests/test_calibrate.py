@@ -32,11 +32,20 @@ def test_thresholds_keep_the_false_positive_rate():
 
 
 def test_calibrate_fits_each_branch_on_its_own_family():
+    # Each branch separates its own family and scores the other family's fakes below the reals, so a
+    # branch fitted on every fake would get a flat or falling map instead of a steep one.
     rows = []
     rng = np.random.default_rng(1)
-    for i in range(200):
-        rows.append({"label": "real", "method": "cam", "blend": rng.uniform(0, 0.5), "synthetic": rng.uniform(0, 0.5), "error": ""})
-        rows.append({"label": "fake", "method": "stylegan2", "blend": rng.uniform(0, 0.5), "synthetic": rng.uniform(0.5, 1), "error": ""})
+    for _ in range(200):
+        rows.append({"label": "real", "method": "cam", "blend": rng.uniform(0.2, 0.5), "synthetic": rng.uniform(0.2, 0.5), "error": ""})
+        rows.append({"label": "fake", "method": "stylegan2", "blend": rng.uniform(0, 0.2), "synthetic": rng.uniform(0.5, 1), "error": ""})
+        rows.append({"label": "fake", "method": "photoshop_splice", "blend": rng.uniform(0.5, 1), "synthetic": rng.uniform(0, 0.2), "error": ""})
     fit = calibrate(rows, max_fpr=0.05, max_fnr=0.1)
-    assert fit["platt"]["synthetic"][0] > 1  # separable family: a steep map
-    assert fit["items"] == 400
+    assert fit["platt"]["blend"][0] > 1 and fit["platt"]["synthetic"][0] > 1
+    assert fit["items"] == 600
+
+
+def test_calibrate_skips_failed_and_unscored_rows():
+    good = {"label": "real", "method": "cam", "blend": 0.3, "synthetic": 0.3, "error": ""}
+    rows = [good, {**good, "label": "fake", "method": "stylegan2", "synthetic": 0.9}, {**good, "blend": ""}, {**good, "error": "no face"}]
+    assert calibrate(rows * 5, max_fpr=0.05, max_fnr=0.1)["items"] == 10
