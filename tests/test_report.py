@@ -135,10 +135,17 @@ def test_model_card_summary(tmp_path):
     (tmp_path / "detector.json").write_text(json.dumps({
         "version": "v9", "thresholds": {"real": 0.3, "fake": 0.7},
         "branches": {"blend": {"backbone": "mobilenet_v2", "input_size": 160, "trained": True}},
-        "training": {"epochs": 3, "curves": [1, 2]},
+        "training": {"blend": {"branch": "blend", "steps": 3000, "swaps": 0.0, "noisy": 0.5, "seed": 0, "colour": None,
+                               "held_out_auc": 0.879296875, "earlier_stages": [{"steps": 2400}, {"steps": 1000}]}},
     }))
     card = report.model_card_summary(tmp_path)
-    assert card["version"] == "v9" and card["trained"] is True and card["training"] == {"epochs": 3}
+    assert card["version"] == "v9" and card["trained"] is True
+    assert card["training"] == {"blend": "steps 3000, noisy 0.5, seed 0, held_out_auc 0.8793; after 2 earlier stage(s)"}
+
+
+def test_model_card_summary_of_the_shipped_weights_names_each_branch_run():
+    training = report.model_card_summary()["training"]
+    assert set(training) == {"blend", "synthetic"} and all("held_out_auc" in line for line in training.values())
 
 
 def test_html_notes_a_model_other_than_the_installed_one(two_cases):

@@ -536,3 +536,14 @@ def test_a_residual_branch_ships_and_loads(tmp_path):
     assert detector.configs["blend"].backbone == "mobilenet_v2_residual"
     assert detector.branches["blend"].features[0][0].in_channels == 6
     assert detector.score([np.full((48, 48, 3), 90, np.uint8)])["blend"].shape == (1,)
+
+
+def test_export_records_the_stages_a_run_continued_from(tmp_path):
+    from core.train.export import _earlier_stages
+
+    first, second = tmp_path / "blend1", tmp_path / "blend2"
+    for folder, summary in ((first, {"init": "imagenet", "steps": 2400}), (second, {"init": str(first / "final.pt"), "steps": 1000})):
+        folder.mkdir()
+        (folder / "summary.json").write_text(json.dumps(summary))
+    assert [s["steps"] for s in _earlier_stages({"init": str(second / "final.pt"), "steps": 4000})] == [2400, 1000]
+    assert _earlier_stages({"init": "weights/blend.pt"}) == [] and _earlier_stages({"init": "imagenet"}) == []

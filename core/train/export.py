@@ -50,6 +50,18 @@ def _kept(out: Path, name: str) -> tuple[dict, dict | None]:
     return entry, shipped["training"].get(name)
 
 
+def _earlier_stages(summary: dict) -> list[dict]:
+    """Summaries of the runs this one continued from (`init`), oldest first, while their folders exist."""
+    stages, init = [], summary.get("init")
+    while init and init != "imagenet" and len(stages) < 50:  # the bound only guards a hand-edited loop
+        previous = Path(init).parent / "summary.json"
+        if not previous.is_file():
+            break
+        stages.insert(0, json.loads(previous.read_text()))
+        init = stages[0].get("init")
+    return stages
+
+
 def export(runs: dict[str, Path], out: Path, backbone: str, size: int, keep: tuple[str, ...] = ()) -> dict:
     """Ship trained runs (each with the backbone and input size of its summary), keep already shipped
     branches as they are (`keep`), and fill any other branch with an untrained ImageNet backbone."""
@@ -67,7 +79,8 @@ def export(runs: dict[str, Path], out: Path, backbone: str, size: int, keep: tup
         net = create_branch(arch, pretrained=not trained)
         if trained:
             net.load_state_dict(torch.load(runs[name] / "final.pt", map_location="cpu", weights_only=True))
-            training[name] = summary
+            earlier = _earlier_stages(summary)
+            training[name] = {**summary, "earlier_stages": earlier} if earlier else summary
         save_branch(net, out / f"{name}.pt")
         branches[name] = _branch_entry(arch, input_size, trained, name)
     now = dt.datetime.now(dt.timezone.utc)
