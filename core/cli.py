@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from core.analyze import DEFAULT_VIDEO_FRAMES, load_engine
-from core.cases import STORE_ERRORS, Batch, Case, CaseFilter, CaseStore, StoreError, open_store
+from core.cases import STORE_ERRORS, Batch, Case, CaseFilter, CaseStore, open_store
 from core.casework import scan_bytes
 from core.media import MediaError, sniff_kind
 from core.report import write_exports
@@ -171,13 +171,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         store = open_store(args.db)
-    except StoreError as exc:
-        print(exc, file=sys.stderr)
+    except STORE_ERRORS as exc:  # unreachable, or a store newer than this tool
+        print(f"store error: {exc}", file=sys.stderr)
         return 2
     try:
         return _scan(store, args) if args.command == "scan" else _export(store, args)
     except (LookupError, ValueError) as exc:  # unknown case / batch, bad analyst name
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except STORE_ERRORS as exc:  # the database failed mid-run; cases saved before it stay saved
+        print(f"store error: {exc}", file=sys.stderr)
         return 2
     finally:
         store.close()

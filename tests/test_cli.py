@@ -6,14 +6,16 @@ import hashlib
 import io
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from core import cases, cli
+from core import cases, cli, migrations
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -109,6 +111,23 @@ def test_errors_are_messages_with_exit_status_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as usage:
         cli.main(["export", "--out", str(tmp_path)])  # which cases is required
     assert usage.value.code == 2
+
+
+def test_a_store_newer_than_the_tool_or_failing_mid_run_exits_2(tmp_path, monkeypatch, capsys):
+    db = tmp_path / "cases.db"
+    assert cli.main(["export", "--all", "--db", f"sqlite:///{db}", "--out", str(tmp_path / "x")]) == 0  # creates the store
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (?, 'future', '2030-01-01 00:00:00')", (migrations.HEAD + 1,))
+    assert cli.main(["export", "--all", "--db", f"sqlite:///{db}", "--out", str(tmp_path / "x")]) == 2
+    assert "upgrade the tool" in capsys.readouterr().err
+    other = tmp_path / "other.db"
+
+    def locked(*args, **kwargs):
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(cli.CaseStore, "list_cases", locked)
+    assert cli.main(["export", "--all", "--db", f"sqlite:///{other}", "--out", str(tmp_path / "y")]) == 2
+    assert "store error" in capsys.readouterr().err and not (tmp_path / "y").exists()
 
 
 @pytest.mark.parametrize("option, value", [("--workers", "0"), ("--workers", "-3"), ("--frames", "0"), ("--workers", "two")])
