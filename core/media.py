@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import logging
+import math
+import os
 import queue
 import threading
 import warnings
@@ -19,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
-    "MediaError", "Limits", "VideoInfo", "SampledFrame", "sniff_kind", "decode_image",
+    "MediaError", "Limits", "limits_from_env", "VideoInfo", "SampledFrame", "sniff_kind", "decode_image",
     "probe_video", "sample_frames", "sample_times", "container_name", "read_ahead", "IMAGE_TYPES", "VIDEO_TYPES",
 ]
 
@@ -41,7 +43,26 @@ class Limits:
     max_video_pixels: int = 3840 * 2160
 
 
-DEFAULT_LIMITS = Limits()
+MAX_MINUTES_VARIABLE = "DEEPFAKE_MAX_VIDEO_MINUTES"
+
+
+def limits_from_env(environ=os.environ) -> Limits:
+    """The default limits, with the longest video from DEEPFAKE_MAX_VIDEO_MINUTES when that is a
+    positive number (anything else is logged and ignored, so a typo cannot stop the tools)."""
+    text = environ.get(MAX_MINUTES_VARIABLE, "").strip()
+    if not text:
+        return Limits()
+    try:
+        minutes = float(text)
+    except ValueError:
+        minutes = math.nan
+    if not (math.isfinite(minutes) and minutes > 0):
+        log.warning("%s=%r is not a positive number of minutes; using %g", MAX_MINUTES_VARIABLE, text, Limits.max_video_seconds / 60)
+        return Limits()
+    return Limits(max_video_seconds=minutes * 60)
+
+
+DEFAULT_LIMITS = limits_from_env()  # what the CLI, Dask workers and evaluation use; the app re-reads it per run
 
 _MAGIC = [
     (b"\xff\xd8\xff", "image"), (b"\x89PNG\r\n\x1a\n", "image"), (b"BM", "image"),

@@ -1,5 +1,8 @@
 """core.media: type sniffing, safe image decoding, limits, video probing and uniform frame sampling."""
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,7 +10,7 @@ from conftest import encode_image, encode_video, garbage_video
 from PIL import Image
 
 from core.media import (
-    Limits, MediaError, container_name, decode_image, probe_video, sample_frames, sample_times, sniff_kind,
+    Limits, MediaError, container_name, limits_from_env, decode_image, probe_video, sample_frames, sample_times, sniff_kind,
 )
 
 
@@ -130,3 +133,15 @@ def test_asking_for_more_frames_than_exist_repeats_none(two_face_video):
     frames = list(sample_frames(two_face_video, 64))
     indices = [f.index for f in frames]
     assert len(indices) == len(set(indices)) <= 20
+
+
+@pytest.mark.parametrize("value, minutes", [("45", 45), (" 7.5 ", 7.5), ("", 30), ("abc", 30), ("-1", 30), ("0", 30), ("nan", 30), ("inf", 30)])
+def test_the_longest_video_comes_from_the_environment_when_it_is_a_positive_number(value, minutes):
+    assert limits_from_env({"DEEPFAKE_MAX_VIDEO_MINUTES": value}).max_video_seconds == minutes * 60
+    assert limits_from_env({}) == Limits()
+
+
+def test_the_command_line_tools_default_limits_follow_the_environment():
+    env = {**os.environ, "DEEPFAKE_MAX_VIDEO_MINUTES": "45"}
+    code = "from core.media import DEFAULT_LIMITS; print(DEFAULT_LIMITS.max_video_seconds)"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip() == "2700.0"

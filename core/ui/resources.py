@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
 
 from core.analyze import Engine, load_engine
 from core.cases import STORE_ERRORS, CaseStore, StoreError, default_url, open_store, sqlite_url
-from core.media import Limits
+from core.media import Limits, limits_from_env
 from core.migrations import SchemaError
 from core.ui.text import STORE_TROUBLE, plain
 
@@ -47,8 +48,7 @@ def current_limits() -> Limits:
     override = st.session_state.get(LIMITS_KEY)
     if isinstance(override, Limits):
         return override
-    minutes = float(os.environ.get("DEEPFAKE_MAX_VIDEO_MINUTES", Limits.max_video_seconds / 60))
-    return Limits(max_bytes=int(st.get_option("server.maxUploadSize")) * 1024 * 1024, max_video_seconds=minutes * 60)
+    return replace(limits_from_env(), max_bytes=int(st.get_option("server.maxUploadSize")) * 1024 * 1024)
 
 
 def _case_secrets() -> dict:
