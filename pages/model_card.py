@@ -23,5 +23,7 @@ st.markdown(ui.LIMITS_TEXT)
 st.header("Ethics")
 st.markdown(ui.ETHICS_TEXT)
 st.header("License")
-st.markdown("The code and the shipped weights are released under the MIT license. The YuNet face detector "
-            "(weights/yunet) keeps its own license, shipped beside it.")
+st.markdown("The code is released under the MIT license. The shipped weights are for **research use only**: they "
+            "inherit the terms of their training data (UTKFace is for non-commercial research; the real videos are "
+            "research use; see weights/MODEL_CARD.md). The YuNet face detector (weights/yunet) keeps its own MIT license, "
+            "shipped beside it.")

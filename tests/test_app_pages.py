@@ -244,7 +244,8 @@ def test_model_card_page(engine):
     assert engine.detector.version in " ".join(m.value for m in at.markdown)
     assert (not engine.detector.trained) == any("UNTRAINED" in e.value for e in at.error)
     text = " ".join(m.value for m in at.markdown)
-    assert "never proof" in text and "MIT license" in text
+    assert "never proof" in text and "code is released under the MIT license" in text
+    assert "weights are for **research use only**" in text  # their training data's terms, as README and model card say
     assert at.table, "branch table with calibration and trained flags"
 
 
