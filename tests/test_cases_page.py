@@ -254,6 +254,15 @@ def test_an_unreachable_store_does_not_show_its_sql(store, monkeypatch):
     assert warning == f"The case store is unavailable, so nothing can be saved: {STORE_TROUBLE}"
 
 
+@pytest.mark.parametrize("method", ["list_cases", "batches", "get"])
+def test_a_store_failing_while_browsing_is_a_message_without_its_sql(seeded, monkeypatch, method):
+    monkeypatch.setattr(cases.CaseStore, method, _locked)
+    at = cases_page(case=seeded["fake"])  # asserts no exception reached the page
+    (error,) = [e.value for e in at.error]
+    assert error == f"Could not list the cases: {STORE_TROUBLE}. Reload the page to try again."
+    assert SECRET not in _shown(at) and not at.header  # the page stopped before the case
+
+
 def test_without_a_name_nothing_can_be_changed(seeded):
     at = cases_page(case=seeded["real"])
     buttons = {b.label: b.disabled for b in at.button}

@@ -9,6 +9,7 @@ pages, streamlit_app.py and the tests use; the modules hold them by topic:
 - `results`: verdict, faces with Grad-CAM, media facts, timeline, details
 - `forensics`: the forensic context and views
 - `cases`: the analyst's name, saving cases, label, notes, delete, history, batches
+- `case_browser`: the Cases page's search, list, stored case and exports
 - `model_card`: the sidebar's model facts, the model card and evaluation documents
 - `text`: shared wording and escaping of untrusted text
 
@@ -18,11 +19,14 @@ Nothing outside this package imports Streamlit (tests/test_core_imports.py).
 from __future__ import annotations
 
 from core.ui.analysis import image_upload, video_upload
+from core.ui.case_browser import (
+    case_filter_section, case_from_url, case_list_section, exports_section, store_trouble, stored_case_section,
+)
 from core.ui.cases import (
     ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY, batch_results_section, case_section, case_settings,
     case_settings_sidebar, delete_section, history_section, label_section, notes_section, run_batch,
 )
-from core.ui.forensics import forensics_image_section, forensics_video_section, stored_forensics_section
+from core.ui.forensics import forensics_image_section, forensics_video_section
 from core.ui.model_card import (
     document_section, evaluation_report, metadata_section, model_card_text, nested_headings, sidebar,
 )
@@ -31,15 +35,16 @@ from core.ui.results import (
     boxed_image_section, details_section, face_chart_section, faces_section, media_facts_section, no_face_section,
     timeline_section, untrained_warning, verdict_section,
 )
-from core.ui.text import ETHICS_TEXT, HEATMAP_HELP, LIMITS_TEXT, STORAGE_TEXT, UNTRAINED_TEXT, plain
+from core.ui.text import ETHICS_TEXT, LIMITS_TEXT, STORAGE_TEXT, UNTRAINED_TEXT
 
 __all__ = [
     "engine_or_stop", "current_limits", "LIMITS_KEY", "store_or_stop", "image_upload", "video_upload", "sidebar",
     "untrained_warning", "verdict_section", "boxed_image_section", "no_face_section", "face_chart_section",
     "faces_section", "media_facts_section", "timeline_section", "details_section", "model_card_text",
     "evaluation_report", "nested_headings", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT",
-    "STORAGE_TEXT", "HEATMAP_HELP", "UNTRAINED_TEXT", "plain", "forensics_image_section", "forensics_video_section",
-    "stored_forensics_section", "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "case_settings_sidebar",
+    "STORAGE_TEXT", "UNTRAINED_TEXT", "forensics_image_section", "forensics_video_section",
+    "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "case_settings_sidebar",
     "case_settings", "history_section", "label_section", "notes_section", "delete_section", "case_section",
-    "run_batch", "batch_results_section",
+    "run_batch", "batch_results_section", "store_trouble", "case_filter_section", "case_list_section", "case_from_url",
+    "stored_case_section", "exports_section",
 ]

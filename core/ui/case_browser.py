@@ -1,0 +1,172 @@
+"""The Cases page's parts: search and filters, the case list, opening a case from the URL, its stored
+result and its exports. Store failures while browsing become a message, never a traceback."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+from core import report
+from core.cases import AGREEMENTS, FINAL_VERDICTS, SORT_KEYS, STORE_ERRORS, UNLABELLED, Batch, Case, CaseFilter, CaseNotFound, CaseStore
+from core.casework import stored_result
+from core.ui.results import face_chart_section, media_facts_section, timeline_section, untrained_warning, verdict_section
+from core.ui.forensics import stored_forensics_section
+from core.ui.text import HEATMAP_HELP, STORE_TROUBLE, plain
+
+__all__ = ["store_trouble", "case_filter_section", "case_list_section", "case_from_url", "stored_case_section", "exports_section"]
+
+log = logging.getLogger(__name__)
+
+MODEL_VERDICTS = ("FAKE", "INCONCLUSIVE", "REAL", "NO FACE")
+SORT_LABELS = {"created_at": "date analyzed", "updated_at": "last change", "file_name": "file name",
+               "verdict": "model verdict", "score": "score", "model_version": "model version", "id": "case number"}
+
+
+@contextmanager
+def store_trouble(doing: str) -> Iterator[None]:
+    """Turn a store failure inside the block into an error message and stop the page."""
+    try:
+        yield
+    except STORE_ERRORS:
+        log.exception("case store failed while trying to %s", doing)
+        st.error(f"Could not {doing}: {STORE_TROUBLE}. Reload the page to try again.", icon=":material/database:")
+        st.stop()
+
+
+def _int_param(name: str) -> int | None:
+    value = st.query_params.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _set_param(name: str, value: int | None) -> None:
+    if value is None:
+        st.query_params.pop(name, None)
+    else:
+        st.query_params[name] = str(value)
+
+
+def case_filter_section(store: CaseStore) -> CaseFilter:
+    """The search box and filters; the batch comes from the URL (?batch=ID) the first time."""
+    text = st.text_input("Search", placeholder="file name, note text, sha256 prefix or #case number", key="cases-search")
+    a, b, c, d = st.columns(4)
+    verdicts = a.multiselect("Model verdict", MODEL_VERDICTS, key="cases-verdicts")
+    finals = b.multiselect("Analyst verdict", FINAL_VERDICTS, key="cases-finals")
+    labels = c.multiselect("Label", [*AGREEMENTS, UNLABELLED], key="cases-labels")
+    versions = d.multiselect("Model version", store.model_versions(), key="cases-versions")
+    e, f, g, h = st.columns([2, 2, 2, 1.4])  # narrower cuts the toggle's label to "Descend…"
+    days = e.date_input("Analyzed between", value=[], key="cases-days", format="YYYY-MM-DD")
+    batch = _batch_filter(f, {b.id: b for b in store.batches()})
+    sort = g.selectbox("Sort by", list(SORT_KEYS), format_func=SORT_LABELS.get, key="cases-sort")
+    descending = h.toggle("Descending", value=True, key="cases-desc")
+    disagreement = st.toggle("Only cases where the analyst disagrees with the model", key="cases-disagree")
+    since, until = (tuple(days) + (None, None))[:2] if isinstance(days, (tuple, list)) else (days, days)
+    return CaseFilter(text, verdicts, finals, labels, versions, since, until, disagreement, batch, sort, descending)
+
+
+def _batch_filter(column, batches: dict[int, Batch]) -> int | None:
+    if "cases-batch" not in st.session_state and _int_param("batch") in batches:
+        st.session_state["cases-batch"] = _int_param("batch")
+    return column.selectbox("Batch", [None, *batches], key="cases-batch",
+                            format_func=lambda i: "all cases" if i is None else f"#{i} {batches[i].name} ({batches[i].case_count})",
+                            on_change=lambda: _set_param("batch", st.session_state["cases-batch"]))
+
+
+def case_list_section(store: CaseStore, query: CaseFilter) -> None:
+    """How many cases match, the table (selecting a row opens the case) and the list's exports."""
+    summaries = store.list_cases(query)
+    total = store.count_cases(query)
+    st.caption(f"{total} case(s) match" + (f"; the first {len(summaries)} are listed" if total > len(summaries) else "")
+               + (". Select a row to open the case." if summaries else "."))
+    if not summaries:  # an empty grid draws as a blank box with the word "empty"
+        return
+    _table(summaries)
+    listed = [c.id for c in summaries]
+    batch = store.batch(query.batch_id) if query.batch_id is not None else None
+    with st.expander(f"Export the {len(listed)} listed case(s)"):
+        exports_section(lambda: [store.get(i) for i in listed], f"batch-{batch.id}" if batch else "cases", "list", batch)
+
+
+def _pick_from_table() -> None:
+    rows = st.session_state["cases-table"].selection.rows
+    ids = st.session_state.get("cases-listed", [])
+    if rows and rows[0] < len(ids):
+        _set_param("case", ids[rows[0]])
+
+
+def _table(summaries) -> None:
+    st.session_state["cases-listed"] = [c.id for c in summaries]
+    st.dataframe(
+        [{"case": c.id, "file": c.file_name, "model verdict": c.verdict, "score": c.score,
+          "analyst verdict": c.final_verdict or "", "label": c.agreement or "", "disagrees": c.disagrees,
+          "model": c.model_version, "analyzed (UTC)": c.created_at.strftime("%Y-%m-%d %H:%M"), "by": c.created_by}
+         for c in summaries],
+        hide_index=True, key="cases-table", on_select=_pick_from_table, selection_mode="single-row",
+        column_config={"case": st.column_config.NumberColumn(format="#%d"),
+                       "score": st.column_config.NumberColumn(format="%.3f")},
+    )
+
+
+def case_from_url(store: CaseStore) -> Case | None:
+    """The case named by ?case=ID, or None (with a note when it does not exist)."""
+    case_id = _int_param("case")
+    if case_id is None:
+        return None
+    try:
+        return store.get(case_id)
+    except CaseNotFound as exc:
+        st.info(str(exc))
+        return None
+
+
+def exports_section(cases_of: Callable[[], list[Case]], name: str, key: str, batch: Batch | None = None) -> None:
+    """JSON, CSV and HTML downloads; the files are built only when a button is clicked."""
+    charts = st.toggle("Charts in the HTML report", value=True, key=f"{key}-charts",
+                       help="Interactive charts add about 4.8 MB (plotly.js, embedded so the file opens offline).")
+    a, b, c = st.columns(3)
+    a.download_button("JSON", lambda: report.export_json(cases_of(), batch), f"{name}.json", "application/json",
+                      key=f"{key}-json", icon=":material/data_object:")
+    b.download_button("CSV", lambda: report.export_csv(cases_of()), f"{name}.csv", "text/csv",
+                      key=f"{key}-csv", icon=":material/table:")
+    c.download_button("HTML report", lambda: report.export_html(cases_of(), batch, charts_inline=charts), f"{name}.html",
+                      "text/html", key=f"{key}-html", icon=":material/description:",
+                      help="Self-contained: opens offline in any browser.")
+
+
+def _facts(case: Case) -> None:
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**File** {plain(case.file_name)}  \nSHA-256 `{case.sha256}`  \n"
+                    f"{case.kind}, {case.size:,} bytes · analyzed {case.created_at:%Y-%m-%d %H:%M} UTC by "
+                    f"{plain(case.created_by)}  \nModel `{case.model_version}` "
+                    f"({'trained' if case.model_trained else 'UNTRAINED'}) · batches: "
+                    f"{plain(', '.join(b.name for b in case.batches) or 'none')}")
+        if case.has_media:
+            st.caption("The original file is kept in the store.")
+    if case.thumbnail:
+        right.image(case.thumbnail, caption="Thumbnail (stored)", width=320)
+
+
+def stored_case_section(case: Case) -> None:
+    """The stored result with the analyze pages' own sections: verdict, charts, stored heatmaps."""
+    result = stored_result(case.result)
+    untrained_warning(result)
+    verdict_section(result)
+    _facts(case)
+    if result.kind == "video":
+        media_facts_section(result)
+        frame = timeline_section(result)
+    else:
+        frame = result.frames[0] if result.frames else None
+    if frame is not None:
+        face_chart_section(result, frame, key=f"case-{case.id}-faces")
+    if case.heatmaps:
+        st.subheader("Most suspicious faces (stored crops and heatmaps)")
+        st.caption(HEATMAP_HELP)
+        for h in case.heatmaps:
+            crop, heat, text = st.columns([1, 1, 1.4])
+            crop.image(h.crop_png, caption="crop the model saw", width="stretch")
+            heat.image(h.overlay_png, caption=f"Grad-CAM, {h.branch} branch", width="stretch")
+            text.markdown(f"**Frame {h.frame_index}, face {h.face_index + 1}**, fused score {h.score:.3f}")
+    stored_forensics_section(case.forensics)
