@@ -590,10 +590,13 @@ class CaseStore:
             query = select(AuditRow).where(AuditRow.case_id == case_id).order_by(AuditRow.at, AuditRow.id)
             return [_audit(row) for row in session.scalars(query)]
 
-    def audit_trail(self, limit: int = 1000) -> list[AuditEntry]:
-        """The latest changes over all cases, deleted ones included, newest first."""
+    def audit_trail(self, limit: int = 1000, action: str | None = None) -> list[AuditEntry]:
+        """The latest changes over all cases, deleted ones and files that failed included, newest
+        first; only those of one `action` ("failed", "label", ...) when given."""
         with self._read() as session:
             query = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
+            if action:
+                query = query.where(AuditRow.action == action)
             return [_audit(row) for row in session.scalars(query)]
 
     def media(self, case_id: int) -> bytes | None:

@@ -4,6 +4,7 @@
                                     [--batch NAME] [--keep-media] [--no-charts]
                                     [--engine dask [--scheduler tcp://HOST:PORT] [--workers N]]
     python -m core.cli export (--case ID... | --batch ID | --all) --out REPORT_DIR [--db URL] [--no-charts]
+    python -m core.cli audit [--failed] [--limit N] [--db URL]      # the store's audit trail as CSV
 
 The same store as the app (see docs/cases.md): a file already analyzed is not analyzed again.
 Exit status: 0 every file done, 1 some files failed, 2 usage or store errors.
@@ -24,7 +25,7 @@ from core.analyze import DEFAULT_VIDEO_FRAMES, load_engine
 from core.cases import STORE_ERRORS, Batch, Case, CaseFilter, CaseStore, open_store
 from core.casework import scan_bytes
 from core.media import MediaError, sniff_kind
-from core.report import write_exports
+from core.report import export_audit_csv, write_exports
 
 __all__ = ["main", "media_files"]
 
@@ -86,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--batch", type=int, metavar="ID")
     which.add_argument("--all", action="store_true")
     export.add_argument("--out", type=Path, required=True)
+    audit = sub.add_parser("audit", help="print the store's audit trail (newest first) as CSV")
+    audit.add_argument("--db", help="store URL (default: $DEEPFAKE_DB_URL, else the SQLite file in the data folder)")
+    audit.add_argument("--failed", action="store_true", help="only files that could not be analyzed")
+    audit.add_argument("--limit", type=_at_least_one, default=1000, help="latest N entries")
     return parser
 
 
@@ -167,6 +172,12 @@ def _export(store: CaseStore, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit(store: CaseStore, args: argparse.Namespace) -> int:
+    entries = store.audit_trail(args.limit, action="failed" if args.failed else None)
+    sys.stdout.write(export_audit_csv(entries))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -175,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"store error: {exc}", file=sys.stderr)
         return 2
     try:
-        return _scan(store, args) if args.command == "scan" else _export(store, args)
+        return {"scan": _scan, "export": _export, "audit": _audit}[args.command](store, args)
     except (LookupError, ValueError) as exc:  # unknown case / batch, bad analyst name
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ from core.model import METADATA_FILE, WEIGHTS_DIR
 
 __all__ = [
     "TOOL_NAME", "EXPORT_SCHEMA", "EXPORT_SCHEMA_VERSION", "DISCLAIMER", "CSV_COLUMNS", "case_record",
-    "export_json", "csv_row", "export_csv", "model_card_summary", "export_html", "write_exports",
+    "export_json", "csv_row", "export_csv", "export_audit_csv", "model_card_summary", "export_html", "write_exports",
 ]
 
 TOOL_NAME = "deepfake-forensics"
@@ -150,6 +150,21 @@ def export_csv(cases: Iterable[Case]) -> str:
     writer.writeheader()
     for case in cases:
         writer.writerow(csv_row(case))
+    return buf.getvalue()
+
+
+AUDIT_COLUMNS = ["at", "analyst", "action", "case_id", "sha256", "field", "old", "new"]
+
+
+def export_audit_csv(entries: Iterable[AuditEntry]) -> str:
+    """The store's audit trail, one row per change (files that failed have no case_id)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=AUDIT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for e in entries:
+        row = {"at": _iso(e.at), "analyst": e.analyst, "action": e.action, "case_id": e.case_id, "sha256": e.sha256,
+               "field": e.field, "old": e.old, "new": e.new}
+        writer.writerow({k: _spreadsheet_safe(v) for k, v in row.items()})
     return buf.getvalue()
 
 

@@ -13,6 +13,7 @@ if not analyst:
 
 with ui.store_trouble("list the cases"):
     ui.case_list_section(store, ui.case_filter_section(store))
+    ui.store_audit_section(store)
     case = ui.case_from_url(store)
 if case is None:
     st.stop()

@@ -254,7 +254,16 @@ def test_an_unreachable_store_does_not_show_its_sql(store, monkeypatch):
     assert warning == f"The case store is unavailable, so nothing can be saved: {STORE_TROUBLE}"
 
 
-@pytest.mark.parametrize("method", ["list_cases", "batches", "get"])
+def test_the_store_audit_trail_lists_files_that_failed(seeded, store):
+    store.log_failure("ef" * 32, "/uploads/broken.jpg", "ann", "not an image")
+    at = cases_page()
+    audit = at.dataframe[-1].value
+    assert len(audit) == len(store.audit_trail()) and audit["what"].iloc[0] == "broken.jpg: not an image"
+    at.toggle(key="cases-audit-failed").set_value(True).run()
+    assert list(at.dataframe[-1].value["action"]) == ["failed"]
+
+
+@pytest.mark.parametrize("method", ["list_cases", "batches", "get", "audit_trail"])
 def test_a_store_failing_while_browsing_is_a_message_without_its_sql(seeded, monkeypatch, method):
     monkeypatch.setattr(cases.CaseStore, method, _locked)
     at = cases_page(case=seeded["fake"])  # asserts no exception reached the page

@@ -150,6 +150,16 @@ def test_a_failed_file_is_in_the_audit_trail_as_with_dask(scanned, astronaut_jpe
     store.close()
 
 
+def test_the_audit_command_prints_the_trail_and_the_failed_files(scanned, capsys):
+    db = f"sqlite:///{scanned['db']}"
+    assert cli.main(["audit", "--db", db]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {"create", "failed"} <= {r["action"] for r in rows} and rows[0]["at"] >= rows[-1]["at"]  # newest first
+    assert cli.main(["audit", "--failed", "--db", db, "--limit", "5"]) == 0
+    (failed,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    assert failed["case_id"] == "" and failed["analyst"] == "Ann" and failed["new"].startswith("broken.jpg: ")
+
+
 def _scan_unreadable(tmp_path: Path, monkeypatch) -> tuple[int, str]:
     """A scan of an empty file and of one gone before it was read (the sniffing is skipped)."""
     empty, gone = tmp_path / "empty.jpg", tmp_path / "gone.jpg"

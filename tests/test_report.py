@@ -206,3 +206,16 @@ def test_scan_bytes_refuses_non_media_without_loading_the_model(store):
     with pytest.raises(casework.MediaError, match="Not a supported image or video"):
         casework.scan_bytes(store, no_model, b"plain text, not a picture", "notes.jpg", "ann")
     assert store.count_cases() == 0
+
+
+def test_audit_csv_lists_every_entry_and_defuses_formulas():
+    from datetime import datetime, timezone
+
+    from core.cases import AuditEntry
+
+    at = datetime(2026, 12, 3, 12, 0, tzinfo=timezone.utc)
+    entries = [AuditEntry(2, None, "ab" * 32, "Ann", at, "failed", "analysis", None, '=HYPERLINK("x").jpg: not an image'),
+               AuditEntry(1, 7, "cd" * 32, "Bob", at, "label", "agreement", None, "agree")]
+    rows = list(csv.DictReader(io.StringIO(report.export_audit_csv(entries))))
+    assert [(r["case_id"], r["action"], r["analyst"]) for r in rows] == [("", "failed", "Ann"), ("7", "label", "Bob")]
+    assert rows[0]["new"].startswith("'=HYPERLINK") and rows[0]["at"].startswith("2026-12-03T12:00")

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from core.ui.analysis import image_upload, video_upload
 from core.ui.case_browser import (
-    case_filter_section, case_from_url, case_list_section, exports_section, store_trouble, stored_case_section,
+    case_filter_section, case_from_url, case_list_section, exports_section, store_audit_section, store_trouble,
+    stored_case_section,
 )
 from core.ui.cases import (
     ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY, batch_results_section, case_section, case_settings,
@@ -46,5 +47,5 @@ __all__ = [
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "case_settings_sidebar",
     "case_settings", "history_section", "label_section", "notes_section", "delete_section", "case_section",
     "run_batch", "batch_results_section", "store_trouble", "case_filter_section", "case_list_section", "case_from_url",
-    "stored_case_section", "exports_section",
+    "stored_case_section", "exports_section", "store_audit_section",
 ]

@@ -15,11 +15,13 @@ from core.ui.results import face_chart_section, media_facts_section, timeline_se
 from core.ui.forensics import stored_forensics_section
 from core.ui.text import HEATMAP_HELP, STORE_TROUBLE, plain
 
-__all__ = ["store_trouble", "case_filter_section", "case_list_section", "case_from_url", "stored_case_section", "exports_section"]
+__all__ = ["store_trouble", "case_filter_section", "case_list_section", "store_audit_section", "case_from_url", "stored_case_section",
+           "exports_section"]
 
 log = logging.getLogger(__name__)
 
 MODEL_VERDICTS = ("FAKE", "INCONCLUSIVE", "REAL", "NO FACE")
+AUDIT_ROWS = 200  # the CLI's `audit` command lists more
 SORT_LABELS = {"created_at": "date analyzed", "updated_at": "last change", "file_name": "file name",
                "verdict": "model verdict", "score": "score", "model_version": "model version", "id": "case number"}
 
@@ -86,6 +88,21 @@ def case_list_section(store: CaseStore, query: CaseFilter) -> None:
     batch = store.batch(query.batch_id) if query.batch_id is not None else None
     with st.expander(f"Export the {len(listed)} listed case(s)"):
         exports_section(lambda: [store.get(i) for i in listed], f"batch-{batch.id}" if batch else "cases", "list", batch)
+
+
+def store_audit_section(store: CaseStore) -> None:
+    """The latest changes over the whole store, deleted cases and files that failed included."""
+    with st.expander("Audit trail of the whole store (deleted cases and files that could not be analyzed included)"):
+        failed = st.toggle("Only files that could not be analyzed", key="cases-audit-failed")
+        entries = store.audit_trail(AUDIT_ROWS, action="failed" if failed else None)
+        st.caption(f"The latest {len(entries)} entries, newest first; all of them: python -m core.cli audit")
+        st.dataframe(
+            [{"when (UTC)": f"{e.at:%Y-%m-%d %H:%M:%S}", "who": e.analyst, "action": e.action,
+              "case": e.case_id, "sha256": e.sha256[:12], "what": e.new or ""} for e in entries],
+            hide_index=True, column_config={"case": st.column_config.NumberColumn(format="#%d")},
+        )
+        st.download_button("CSV", lambda: report.export_audit_csv(entries), "audit.csv", "text/csv", key="cases-audit-csv",
+                           icon=":material/table:")
 
 
 def _pick_from_table() -> None:
