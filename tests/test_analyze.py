@@ -170,4 +170,6 @@ def test_gradcam_is_thread_safe(random_detector, crops):
 def test_gradcam_on_every_shipped_branch(engine, crops):
     for name in engine.detector.branches:
         heat = gradcam(engine.detector, crops[0], name)
-        assert heat.shape == crops[0].shape[:2] and 0.0 <= heat.min() <= heat.max() <= 1.0
+        assert heat.shape == crops[0].shape[:2] and heat.min() >= 0.0
+        # a real map: normalized to its peak and not flat (an all-zero map would also stay in [0, 1])
+        assert heat.max() == pytest.approx(1.0) and heat.std() > 0.05 and (heat > 0.5).mean() < 0.5

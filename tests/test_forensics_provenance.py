@@ -136,4 +136,8 @@ def test_mime_type_from_magic_bytes():
 def test_report_puts_provenance_flags_first(signed_jpeg):
     report = forensic_report(signed_jpeg, "image")
     assert report["provenance"]["status"] == "present"
-    assert report["flags"][0]["kind"] == "generator"
+    assert report["flags"][0]["kind"] == "generator"  # valid credentials: no provenance flag to lead
+    tampered = bytearray(signed_jpeg)
+    tampered[-10] ^= 0xFF
+    kinds = [f["kind"] for f in forensic_report(bytes(tampered), "image")["flags"]]
+    assert kinds[0] == "provenance" and "generator" in kinds[1:]

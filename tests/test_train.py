@@ -248,12 +248,32 @@ def test_skin_smoothing_smooths_skin_tones_only_and_alike_for_a_pair():
         np.testing.assert_array_equal(out[:, 60:], img[:, 60:])  # blue half untouched
 
 
-def test_generator_traces_add_spectral_energy(face_crop):
+def _curvature_odd_to_even(grey: np.ndarray) -> float:
+    """Mean |second difference| along rows at odd columns over that at even columns."""
+    curvature = np.abs(grey[:, :-2] - 2 * grey[:, 1:-1] + grey[:, 2:])  # index j is column j + 1
+    return float(curvature[:, 0::2].mean() / curvature[:, 1::2].mean())
+
+
+def _peak_over_neighbours(grey: np.ndarray, period: int) -> float:
+    """Spectral magnitude at (size / period, size / period) over the median of its 7 x 7 neighbours."""
+    magnitude, k = np.abs(np.fft.fft2(grey)), grey.shape[0] // period
+    around = [(k + d) % grey.shape[0] for d in range(-3, 4)]
+    block = magnitude[np.ix_(around, around)]
+    return float(magnitude[k, k] / np.median(np.delete(block.ravel(), 24)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_generator_traces_leave_a_periodic_trace(face_crop, seed):
     img, _ = face_crop
-    rng = np.random.default_rng(1)
-    traced = generator_traces(img, rng)
+    traced = generator_traces(img, np.random.default_rng(seed))
     assert traced.shape == img.shape and traced.dtype == np.uint8
-    assert np.abs(traced.astype(int) - img.astype(int)).mean() > 0.5
+    grey, original = traced.astype(float).mean(axis=2), img.astype(float).mean(axis=2)
+    if np.random.default_rng(seed).random() < 0.6:  # the function's own first draw: zero-insertion up-sampling
+        # odd columns are interpolated between their neighbours, so they bend far less than the kept ones
+        assert _curvature_odd_to_even(grey) < 0.3 < 0.7 < _curvature_odd_to_even(original)
+    else:  # a faint grid of period 2, 4 or 8: a spectral peak at size / period on both axes
+        assert max(_peak_over_neighbours(grey, p) for p in (2, 4, 8)) > 5
+        assert max(_peak_over_neighbours(original, p) for p in (2, 4, 8)) < 2
 
 
 def test_colour_cast_renders_colour_anew_and_keeps_the_layout(face_crop):
@@ -274,14 +294,15 @@ def test_synthetic_batches_cast_colour_for_reals_and_fakes_alike(face_crop, monk
     img, landmarks = face_crop
     pool = train_data.Pool(np.stack([img] * 2), np.stack([landmarks] * 2), np.arange(2))
     pools = {name: pool for name in ("gan_fake", "gan_real", "video", "utkface", "nomask")}
-    cast = []
-    monkeypatch.setattr(train_data, "colour_cast", lambda x, rng: cast.append(1) or x)
+    monkeypatch.setattr(train_data, "colour_cast", lambda x, rng: np.zeros_like(x))  # a cast image is all black
     monkeypatch.setattr(train_data, "generator_traces", lambda x, rng: x)
-    train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0), colour=0.5)
-    assert 20 <= len(cast) <= 44
-    cast.clear()
-    train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0))
-    assert cast == []
+    monkeypatch.setattr(train_data, "finish_crop", lambda img, size, seed, degraded: img)
+    images, labels = train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0), colour=0.5)
+    cast = np.array([not img.any() for img in images])
+    assert 20 <= cast.sum() <= 44
+    assert 8 <= cast[labels == 0].sum() <= 24 and 8 <= cast[labels == 1].sum() <= 24  # reals and fakes alike
+    images, _ = train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0))
+    assert all(img.any() for img in images)
 
 
 def _tiny_data(root, monkeypatch):
