@@ -27,7 +27,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IMAGE_TYPES = ("jpg", "jpeg", "png", "webp", "bmp")
+IMAGE_TYPES = ("jpg", "jpeg", "png", "webp", "bmp", "gif")  # GIF: a still one; an animated GIF is refused
 VIDEO_TYPES = ("mp4", "mov", "avi", "webm", "mkv")
 
 
@@ -95,7 +95,7 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """RGB uint8 array, EXIF orientation applied; refuses bombs before decoding pixels."""
     _check_size(len(data), limits)
     if sniff_kind(data[:16]) != "image":
-        raise MediaError("This is not a JPEG, PNG, WebP or BMP image (the file content does not match).")
+        raise MediaError("This is not a JPEG, PNG, WebP, BMP or GIF image (the file content does not match).")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -105,6 +105,9 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
                 raise MediaError(
                     f"The image is {w} × {h} pixels ({w * h / 1e6:.0f} MP); the limit is {limits.max_pixels / 1e6:.0f} MP."
                 )
+            if getattr(img, "n_frames", 1) > 1:  # scoring its first frame would pass a verdict on one frame of many
+                raise MediaError(f"This is an animated image ({img.n_frames} frames). Convert it to a video (MP4) "
+                                 "to analyze its frames; a still image is analyzed as is.")
             img.load()
             ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an upright image
             return np.ascontiguousarray(np.asarray(img if img.mode == "RGB" else img.convert("RGB")))

@@ -6,7 +6,7 @@ from core.media import IMAGE_TYPES
 
 engine = ui.engine_or_stop()
 st.title("Analyze image")
-upload = st.file_uploader("Image to analyze (JPEG, PNG, WebP or BMP)", type=list(IMAGE_TYPES), key="image_upload")
+upload = st.file_uploader("Image to analyze (JPEG, PNG, WebP, BMP or a still GIF)", type=list(IMAGE_TYPES), key="image_upload")
 if upload is None:
     st.info("Upload an image: every face in it is found, boxed and scored. " + ui.STORAGE_TEXT)
     st.stop()

@@ -147,3 +147,13 @@ def test_the_command_line_tools_default_limits_follow_the_environment():
     env = {**os.environ, "DEEPFAKE_MAX_VIDEO_MINUTES": "45"}
     code = "from core.media import DEFAULT_LIMITS; print(DEFAULT_LIMITS.max_video_seconds)"
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip() == "2700.0"
+
+
+def test_a_still_gif_is_an_image_and_an_animated_one_is_refused():
+    frames = [Image.fromarray(np.full((16, 16, 3), v, np.uint8)) for v in (40, 200)]
+    still, animated = io.BytesIO(), io.BytesIO()
+    frames[0].save(still, "GIF")
+    frames[0].save(animated, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    assert sniff_kind(still.getvalue()[:16]) == "image" and decode_image(still.getvalue()).shape == (16, 16, 3)
+    with pytest.raises(MediaError, match=r"animated image \(2 frames\)\. Convert it to a video"):
+        decode_image(animated.getvalue())
