@@ -7,8 +7,9 @@ Platt parameters per branch and the REAL / FAKE thresholds into `weights/detecto
 Each branch is calibrated on its own family only: `blend` on the face-manipulation fakes against
 all reals, `synthetic` on the fully synthetic fakes against all reals, because each branch is
 expected to be silent on the other family. The FAKE threshold is the lowest fused score that keeps
-the false-positive rate on dev reals at or below `--max-fpr`; the REAL threshold is the highest
-score that still keeps at most `--max-fnr` of dev fakes below it, never above the FAKE threshold.
+the false-positive rate on dev reals at or below `--max-fpr`, kept within [0.5, 0.99] (so on a small
+or odd dev set the rate may differ from the one asked for); the REAL threshold is the highest score
+that still keeps at most `--max-fnr` of dev fakes below it, at least 0.01 and never above FAKE.
 Evaluating on the same dev split afterwards gives optimistic calibration figures: say so.
 """
 from __future__ import annotations
@@ -67,8 +68,8 @@ def apply_platt(probs: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def choose_thresholds(real_scores: np.ndarray, fake_scores: np.ndarray, max_fpr: float, max_fnr: float) -> dict[str, float]:
-    """FAKE threshold: smallest score with FPR <= max_fpr on reals (never below 0.5).
-    REAL threshold: largest score with at most max_fnr of fakes at or below it, capped at FAKE."""
+    """FAKE threshold: smallest score with FPR <= max_fpr on reals, kept within [0.5, 0.99].
+    REAL threshold: largest score with at most max_fnr of fakes at or below it, within [0.01, FAKE]."""
     reals = np.sort(np.asarray(real_scores, float))
     allowed = int(np.floor(max_fpr * reals.size))
     fake_t = reals[reals.size - allowed - 1] + 1e-4 if reals.size else 0.5

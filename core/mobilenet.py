@@ -95,8 +95,8 @@ def _features(setting) -> nn.Sequential:
 
 
 class ResidualStem(nn.Sequential):
-    """The stem (conv, batch norm, ReLU6) also fed three noise residuals of the image's luminance,
-    through a convolution of its own. A region pasted from another photo or retouched carries another
+    """The stem (conv, batch norm, ReLU6) also fed three noise residuals of the image's grey level
+    (mean of R, G, B), through a convolution of its own. A region pasted from another photo or retouched carries another
     noise history; RGB input leaves that implicit, behind the face's appearance. The residual
     convolution starts at zero (the stem first acts exactly as before) and is a separate parameter so
     training can give it its own learning rate; `merge` joins the two convolutions for inference."""
