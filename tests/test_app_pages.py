@@ -1,4 +1,6 @@
 """Every page through streamlit.testing.v1.AppTest: uploads, verdicts, charts, heatmaps, bad input."""
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,25 @@ def test_image_page_waits_for_an_upload():
     assert at.info and not at.error
 
 
+def test_untrained_weights_are_flagged_and_never_give_a_verdict(tmp_path, monkeypatch, astronaut_jpeg):
+    import core.ui.resources
+    from core.analyze import load_engine
+
+    weights = tmp_path / "weights"
+    shutil.copytree(Path(APP).parent / "weights", weights)
+    meta = json.loads((weights / "detector.json").read_text())
+    for branch in meta["branches"].values():
+        branch["trained"] = False
+    (weights / "detector.json").write_text(json.dumps(meta))
+    monkeypatch.setattr(core.ui.resources, "get_engine", lambda: load_engine(weights))
+    at = upload(open_page(), "astronaut.jpg", astronaut_jpeg, "image/jpeg")
+    assert any("UNTRAINED" in w.value for w in at.warning)
+    (verdict,) = verdict_texts(at)
+    assert verdict.startswith("### INCONCLUSIVE")
+    model_card = open_page("pages/model_card.py")
+    assert any("UNTRAINED" in e.value for e in model_card.error)
+
+
 def test_image_upload_shows_verdict_chart_and_heatmaps(engine, astronaut_jpeg):
     at = upload(open_page(), "astronaut.jpg", astronaut_jpeg, "image/jpeg")
     (verdict,) = verdict_texts(at)
@@ -63,10 +84,7 @@ def test_image_upload_shows_verdict_chart_and_heatmaps(engine, astronaut_jpeg):
     captions = [c for img in at.image for c in img.proto.imgs for c in [c.caption]]
     assert any("Grad-CAM" in c for c in captions) and any("crop the model saw" in c for c in captions)
     assert any("1 face(s) found" in c for c in captions)  # the boxed image
-    untrained = any("UNTRAINED" in w.value for w in at.warning)
-    assert untrained == (not engine.detector.trained)
-    if not engine.detector.trained:
-        assert verdict.startswith("### INCONCLUSIVE")
+    assert engine.detector.trained and not any("UNTRAINED" in w.value for w in at.warning)  # shipped weights are trained
     assert any("SHA-256" in m.value for m in at.markdown)
 
 
@@ -242,7 +260,7 @@ def test_model_card_page(engine):
     at = open_page("pages/model_card.py")
     assert at.title[0].value == "Model card"
     assert engine.detector.version in " ".join(m.value for m in at.markdown)
-    assert (not engine.detector.trained) == any("UNTRAINED" in e.value for e in at.error)
+    assert engine.detector.trained and not any("UNTRAINED" in e.value for e in at.error)
     text = " ".join(m.value for m in at.markdown)
     assert "never proof" in text and "code is released under the MIT license" in text
     assert "weights are for **research use only**" in text  # their training data's terms, as README and model card say
