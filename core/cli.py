@@ -1,7 +1,7 @@
 """Command line: analyze files and folders into the case store, and export reports.
 
     python -m core.cli scan PATH... [--out REPORT_DIR] [--db URL] [--analyst NAME] [--frames N]
-                                    [--batch NAME] [--keep-media] [--no-charts]
+                                    [--batch NAME] [--keep-media] [--no-charts] [--weights DIR]
                                     [--engine dask [--scheduler tcp://HOST:PORT] [--workers N]]
     python -m core.cli export (--case ID... | --batch ID | --all) --out REPORT_DIR [--db URL] [--no-charts]
     python -m core.cli audit [--failed] [--limit N] [--db URL]      # the store's audit trail as CSV
@@ -25,6 +25,7 @@ from core.analyze import DEFAULT_VIDEO_FRAMES, load_engine
 from core.cases import STORE_ERRORS, Batch, Case, CaseFilter, CaseStore, open_store
 from core.casework import scan_bytes
 from core.media import MediaError, sniff_kind
+from core.model import METADATA_FILE, WEIGHTS_DIR
 from core.report import export_audit_csv, write_exports
 
 __all__ = ["main", "media_files"]
@@ -62,6 +63,14 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _weights_folder(text: str) -> Path:
+    """argparse type: a folder holding detector.json, refused before the store is opened."""
+    folder = Path(text)
+    if not (folder / METADATA_FILE).is_file():
+        raise argparse.ArgumentTypeError(f"{text} holds no {METADATA_FILE}: not a detector folder")
+    return folder
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.cli", description="Deepfake forensics cases from the command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--frames", type=_at_least_one, default=DEFAULT_VIDEO_FRAMES, help="frames sampled per video")
     scan.add_argument("--batch", help="batch name (default: 'scan <UTC time>')")
     scan.add_argument("--keep-media", action="store_true", help="also keep the original files in the store")
+    scan.add_argument("--weights", type=_weights_folder, help="detector folder (default: the shipped weights/); with "
+                      "--scheduler, a path every worker can read")
     scan.add_argument("--engine", choices=("local", "dask"), default="local",
                       help="local: this process, file by file; dask: a Dask cluster (see docs/scale.md)")
     scan.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="with --engine dask: an existing cluster (default: a local one)")
@@ -118,7 +129,7 @@ def _scan(store: CaseStore, args: argparse.Namespace) -> int:
 
 def _scan_here(store: CaseStore, args: argparse.Namespace, batch_id: int, files: list[tuple[Path, str | None]]) -> tuple[list[int], int]:
     """Scan file by file in this process: (case ids, number of failures)."""
-    engine = functools.cache(load_engine)  # loaded on first use: a scan of stored files never loads the model
+    engine = functools.cache(lambda: load_engine(args.weights or WEIGHTS_DIR))  # on first use: stored files need no model
     done: list[int] = []
     failed = 0
     for n, (path, kind) in enumerate(files, 1):

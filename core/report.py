@@ -70,7 +70,7 @@ def _entry(e: AuditEntry) -> dict:
     return {"at": _iso(e.at), "analyst": e.analyst, "action": e.action, "field": e.field, "old": e.old, "new": e.new}
 
 
-def case_record(case: Case, images: bool = True) -> dict:
+def case_record(case: Case) -> dict:
     """One case as the JSON export holds it (documented in docs/cases.md)."""
     record = {
         "id": case.id, "sha256": case.sha256, "file_name": case.file_name, "kind": case.kind, "size": case.size,
@@ -89,12 +89,12 @@ def case_record(case: Case, images: bool = True) -> dict:
         "history": [_entry(e) for e in case.history],
         "batches": [{"id": b.id, "name": b.name} for b in case.batches],
         "media_kept": case.has_media,
-        "thumbnail_jpeg_base64": _b64(case.thumbnail) if images else None,
+        "thumbnail_jpeg_base64": _b64(case.thumbnail),
         "heatmaps": [
             {
                 "frame_index": h.frame_index, "face_index": h.face_index, "branch": h.branch, "score": h.score,
-                "crop_png_base64": _b64(h.crop_png) if images else None,
-                "overlay_png_base64": _b64(h.overlay_png) if images else None,
+                "crop_png_base64": _b64(h.crop_png),
+                "overlay_png_base64": _b64(h.overlay_png),
             }
             for h in case.heatmaps
         ],
@@ -108,12 +108,12 @@ def _batch_record(batch: Batch | None) -> dict | None:
     return {"id": batch.id, "name": batch.name, "created_at": _iso(batch.created_at), "created_by": batch.created_by}
 
 
-def export_json(cases: Sequence[Case], batch: Batch | None = None, images: bool = True) -> str:
-    """The complete export: every stored field of every case, images as base64 unless `images=False`."""
+def export_json(cases: Sequence[Case], batch: Batch | None = None) -> str:
+    """The complete export: every stored field of every case, images as base64."""
     document = {
         "schema": EXPORT_SCHEMA, "schema_version": EXPORT_SCHEMA_VERSION,
         "exported_at": _iso(datetime.now(timezone.utc)), "tool": _tool(), "disclaimer": DISCLAIMER,
-        "batch": _batch_record(batch), "cases": [case_record(c, images) for c in cases],
+        "batch": _batch_record(batch), "cases": [case_record(c) for c in cases],
     }
     return json.dumps(document, indent=2, ensure_ascii=False)
 

@@ -373,7 +373,8 @@ def scan_with_args(store: CaseStore, args: argparse.Namespace, new_batch: Callab
     with dask_client(args.scheduler, args.workers) as client:
         print(f"Dask cluster ready in {time.perf_counter() - started:.1f} s: {len(client.nthreads())} worker(s), "
               f"scheduler {client.scheduler.address}")
-        settings = ScanSettings(args.analyst, new_batch(), args.frames, args.keep_media)
+        weights = str(args.weights) if args.weights else None
+        settings = ScanSettings(args.analyst, new_batch(), args.frames, args.keep_media, weights)
         try:
             summary = scan_on_dask(store, files, client, settings)
         except KeyboardInterrupt:

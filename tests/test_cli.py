@@ -40,7 +40,7 @@ def scanned(tmp_path_factory, engine, astronaut_jpeg, two_face_video):
     argv = ["scan", str(folder), "--db", f"sqlite:///{db}", "--out", str(root / "out"), "--analyst", "Ann",
             "--frames", "4", "--batch", "inbox", "--no-charts"]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "load_engine", lambda: engine)
+        patch.setattr(cli, "load_engine", lambda folder: engine)
         out = io.StringIO()
         with redirect_stdout(out):
             code = cli.main(argv)
@@ -79,7 +79,7 @@ def test_scan_folder_into_store_and_reports(scanned):
 
 
 def test_rescan_reuses_stored_cases_without_analyzing(scanned, db_copy, monkeypatch, capsys):
-    def no_model():
+    def no_model(folder):
         raise AssertionError("a stored file must not be analyzed again")
 
     monkeypatch.setattr(cli, "load_engine", no_model)
@@ -158,6 +158,19 @@ def test_the_audit_command_prints_the_trail_and_the_failed_files(scanned, capsys
     assert cli.main(["audit", "--failed", "--db", db, "--limit", "5"]) == 0
     (failed,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
     assert failed["case_id"] == "" and failed["analyst"] == "Ann" and failed["new"].startswith("broken.jpg: ")
+
+
+def test_scan_uses_the_weights_folder_given_and_refuses_one_without_a_detector(tmp_path, engine, astronaut_jpeg, monkeypatch, capsys):
+    db = tmp_path / "cases.db"
+    (tmp_path / "a.jpg").write_bytes(astronaut_jpeg)
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["scan", str(tmp_path / "a.jpg"), "--db", f"sqlite:///{db}", "--weights", str(tmp_path)])
+    assert usage.value.code == 2 and "not a detector folder" in capsys.readouterr().err and not db.exists()
+    loaded = []
+    monkeypatch.setattr(cli, "load_engine", lambda folder: loaded.append(folder) or engine)
+    weights = Path(cli.__file__).resolve().parent.parent / "weights"
+    assert cli.main(["scan", str(tmp_path / "a.jpg"), "--db", f"sqlite:///{db}", "--weights", str(weights)]) == 0
+    assert loaded == [weights]
 
 
 def _scan_unreadable(tmp_path: Path, monkeypatch) -> tuple[int, str]:

@@ -64,12 +64,6 @@ def test_json_export_is_complete(two_cases):
     assert len(video["result"]["frames"]) == 4
 
 
-def test_json_export_without_images(two_cases):
-    doc = json.loads(report.export_json(two_cases, images=False))
-    assert doc["cases"][0]["thumbnail_jpeg_base64"] is None
-    assert doc["cases"][0]["heatmaps"][0]["crop_png_base64"] is None
-
-
 def _keys(value, prefix=""):
     """Every key path of a JSON document, skipping the contents documented elsewhere."""
     if isinstance(value, dict):

@@ -82,7 +82,7 @@ def single(tmp_path_factory, folder, engine) -> str:
     """The folder scanned by the plain single-process CLI."""
     url = _url(tmp_path_factory.mktemp("single") / "cases.db")
     with pytest.MonkeyPatch.context() as patch, redirect_stdout(io.StringIO()):
-        patch.setattr(cli, "load_engine", lambda: engine)
+        patch.setattr(cli, "load_engine", lambda folder: engine)
         assert cli.main(["scan", str(folder), "--db", url, "--analyst", "ann", "--frames", str(FRAMES)]) == 1
     return url
 
