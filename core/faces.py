@@ -53,16 +53,23 @@ class FaceDetector:
     def detect(self, rgb: np.ndarray) -> list[Face]:
         """Every face in an RGB uint8 image, largest first; retries on a padded copy for tight crops."""
         faces = self._detect_once(rgb)
-        if not faces:
-            pad = max(rgb.shape[:2]) // 4
-            padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-            faces = [_shift(f, -pad, rgb.shape) for f in self._detect_once(padded)]
+        if not faces:  # padded at detection size: padding the full image costs the square of its longest side
+            small, scale = self._shrunk(rgb)
+            pad = max(small.shape[:2]) // 4
+            padded = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
+            faces = [_shift(f, -pad, scale, rgb.shape) for f in self._detect_once(padded)]
         return sorted(faces, key=lambda f: -f.box[2] * f.box[3])
 
-    def _detect_once(self, rgb: np.ndarray) -> list[Face]:
+    def _shrunk(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
+        """The image with its longest side at most `max_side`, and the scale applied."""
         h, w = rgb.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
-        small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        if scale == 1.0:
+            return rgb, scale
+        return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA), scale
+
+    def _detect_once(self, rgb: np.ndarray) -> list[Face]:
+        small, scale = self._shrunk(rgb)
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
         with self._lock:
             self._net.setInputSize((bgr.shape[1], bgr.shape[0]))
@@ -81,12 +88,13 @@ class FaceDetector:
         return faces
 
 
-def _shift(face: Face, offset: int, shape: tuple[int, ...]) -> Face:
-    """Move a face found on a padded image back into the original frame, clipped to it."""
+def _shift(face: Face, offset: int, scale: float, shape: tuple[int, ...]) -> Face:
+    """Move a face found on a padded copy shrunk by `scale` back into the original frame, clipped to it."""
     x, y, w, h = face.box
-    x0, y0 = max(0.0, x + offset), max(0.0, y + offset)
-    x1, y1 = min(float(shape[1]), x + offset + w), min(float(shape[0]), y + offset + h)
-    return Face((x0, y0, max(1.0, x1 - x0), max(1.0, y1 - y0)), face.score, face.landmarks + offset)
+    x, y, w, h = (x + offset) / scale, (y + offset) / scale, w / scale, h / scale
+    x0, y0 = max(0.0, x), max(0.0, y)
+    x1, y1 = min(float(shape[1]), x + w), min(float(shape[0]), y + h)
+    return Face((x0, y0, max(1.0, x1 - x0), max(1.0, y1 - y0)), face.score, (face.landmarks + offset) / scale)
 
 
 def crop_box(face: Face, margin: float = CROP_MARGIN) -> tuple[int, int, int]:

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.faces import MIN_FACE_PX, FaceDetector, crop_box, crop_face
+from core.faces import DETECT_MAX_SIDE, MIN_FACE_PX, FaceDetector, crop_box, crop_face
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +44,20 @@ def test_crop_at_the_border_is_never_black_padded(detector, astronaut):
     edges = [crop[0], crop[-1], crop[:, 0], crop[:, -1]]
     assert all(edge.max() > 0 for edge in edges)
     assert (crop.reshape(-1, 3).max(axis=1) == 0).mean() < 0.01  # no black band anywhere
+
+
+def test_a_face_filling_a_large_image_is_found_on_a_padded_copy_at_detection_size(detector, astronaut, monkeypatch):
+    tight = cv2.resize(np.ascontiguousarray(astronaut[80:170, 180:260]), None, fx=10, fy=10)  # 900 x 800, face to the edges
+    assert detector._detect_once(tight) == []  # only the padded retry finds it
+    padded, pad = [], cv2.copyMakeBorder
+    monkeypatch.setattr(cv2, "copyMakeBorder", lambda img, *args, **kw: padded.append(img.shape) or pad(img, *args, **kw))
+    (face,) = detector.detect(tight)
+    x, y, w, h = face.box
+    assert x >= 0 and y >= 0 and x + w <= 800 and y + h <= 900 and w > 600 and h > 700  # in the original's pixels
+    assert (face.landmarks >= 0).all() and (face.landmarks[:, 0] <= 800).all() and (face.landmarks[:, 1] <= 900).all()
+    assert max(padded[0][:2]) <= DETECT_MAX_SIDE  # padded after shrinking, not at 900 x 800
+
+
+def test_a_tiny_file_of_extreme_shape_costs_no_more_than_a_small_image(detector):
+    # 1 x 60000: padding it at full size by a quarter of its long side would allocate 8 GB
+    assert detector.detect(np.zeros((1, 60000, 3), np.uint8)) == []

@@ -5,6 +5,7 @@ import io
 from pathlib import Path
 
 from PIL import ExifTags, Image
+from PIL.PngImagePlugin import PngInfo
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 120  # first run loads the detector
@@ -52,3 +53,22 @@ def test_video_page_shows_container_flags_and_tracks(two_face_video):
     markdown = "\n".join(m.value for m in app.markdown)
     assert "**reencode**" in markdown  # PyAV writes through FFmpeg's libavformat
     assert "Face tracks across sampled frames" in markdown
+
+
+def test_a_metadata_value_cannot_break_out_of_its_code_span(two_faces):
+    payload = "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1\n\n![](https://attacker.example/beacon.png)\n\n[open](https://attacker.example/x)"
+    info = PngInfo()
+    info.add_text("parameters", payload)
+    buffer = io.BytesIO()
+    Image.fromarray(two_faces).save(buffer, "PNG", pnginfo=info)
+    app = _upload("analyze_image.py", "face.png", buffer.getvalue(), "image/png")
+    (line,) = [m.value for m in app.markdown if "parameters" in m.value]
+    shown = line.split("`")
+    assert len(shown) == 3 and "attacker.example/beacon.png" in shown[1]  # all of it inside the one code span
+    assert "\n\n" not in shown[1]
+
+
+def test_values_stored_before_cleaning_are_shown_on_one_line_too():
+    from core.ui.forensics import _code_span
+
+    assert _code_span("Steps: 20\n\n![](https://x.example/b.png)\t`x`") == "`Steps: 20 ![](https://x.example/b.png) 'x'`"

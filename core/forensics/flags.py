@@ -47,11 +47,11 @@ _SOFTWARE_HINTS = [
 ]
 _HINTS = [(re.compile(p, re.IGNORECASE), kind, label) for p, kind, label in _SOFTWARE_HINTS]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")  # line breaks and tabs too: a value is shown on one line
 
 
 def clean(value: object, limit: int = 200) -> str:
-    """Printable, length-capped text from any metadata value (bytes, tuples, odd encodings)."""
+    """Printable, one-line, length-capped text from any metadata value (bytes, tuples, odd encodings)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     text = _CONTROL.sub(" ", str(value)).strip()

@@ -46,6 +46,12 @@ def _cached_view(sha256: str, name: str, box: tuple | None, _data: bytes, _limit
     return fit(view.image, VIEW_MAX_SIDE), view.stats
 
 
+def _code_span(value: str) -> str:
+    """A file's metadata value as inline code on one line: a blank line or a backtick inside would end
+    the span and let the rest render as Markdown (a remote image the browser would fetch, a link)."""
+    return "`" + " ".join(value.replace("`", "'").split()) + "`"
+
+
 def _forensic_summary(report: dict) -> None:
     st.subheader("Forensic context")
     st.caption(FORENSICS_HELP)
@@ -56,7 +62,7 @@ def _forensic_summary(report: dict) -> None:
         st.dataframe(actions, hide_index=True)
     for item in report["flags"]:
         st.markdown(f"- **{plain(item['kind'].replace('_', ' '))}** · {plain(item['field'])}: "
-                    f"`{item['value'].replace('`', chr(39))}`  \n  {plain(item['meaning'])}")
+                    f"{_code_span(item['value'])}  \n  {plain(item['meaning'])}")
     for note in report["provenance"]["notes"] + report["metadata"]["notes"]:
         st.caption(plain(note))
     with st.expander("Everything read from the file's metadata and credentials"):
