@@ -142,10 +142,13 @@ def _scan_here(store: CaseStore, args: argparse.Namespace, batch_id: int, files:
             data = path.read_bytes()
             saved = scan_bytes(store, engine, data, path.name, args.analyst, batch_id=batch_id,
                                frames=args.frames, keep_media=args.keep_media)
-        except (MediaError, OSError) as exc:
+        except STORE_ERRORS:
+            raise  # the store, not the file: main() stops the scan with status 2
+        except Exception as exc:  # one damaged or hostile file must not stop the scan (as on Dask and the Batch page)
+            reason = str(exc) if isinstance(exc, (MediaError, OSError)) else f"unexpected error ({type(exc).__name__}: {exc})"
             failed += 1
-            print(f"{prefix} FAILED    {path}: {exc}")
-            _log_failure(store, data, path, args.analyst, str(exc))
+            print(f"{prefix} FAILED    {path}: {reason}")
+            _log_failure(store, data, path, args.analyst, reason)
             continue
         case = saved.case
         done.append(case.id)

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import queue
+import struct
 import threading
 import warnings
 from dataclasses import dataclass
@@ -91,6 +92,22 @@ def _check_size(n: int, limits: Limits) -> None:
         raise MediaError(f"The file is {n / 2**20:.0f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB.")
 
 
+_ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+                5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                8: Image.Transpose.ROTATE_90}
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says. Pillow's exif_transpose also rewrites the EXIF
+    block and fails on a damaged tag elsewhere in it; the pixels need only the orientation."""
+    try:
+        ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an upright image
+        return img
+    except (TypeError, ValueError, KeyError, struct.error):
+        method = _ORIENTATION.get(img.getexif().get(0x0112))
+        return img.transpose(method) if method is not None else img
+
+
 def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """RGB uint8 array, EXIF orientation applied; refuses bombs before decoding pixels."""
     _check_size(len(data), limits)
@@ -109,13 +126,13 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
                 raise MediaError(f"This is an animated image ({img.n_frames} frames). Convert it to a video (MP4) "
                                  "to analyze its frames; a still image is analyzed as is.")
             img.load()
-            ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an upright image
+            img = _upright(img)
             return np.ascontiguousarray(np.asarray(img if img.mode == "RGB" else img.convert("RGB")))
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MediaError("The image is too large to decode safely (decompression bomb guard).") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError, struct.error) as exc:
         raise MediaError(f"The image could not be decoded; it may be truncated or corrupt ({exc}).") from None
 
 
@@ -185,6 +202,8 @@ def _info(container: av.container.InputContainer, head: bytes = b"") -> VideoInf
         duration = (stream.frames or 0) / fps
     frames = int(stream.frames or round(duration * fps))
     ctx = stream.codec_context
+    if ctx is None:  # FFmpeg knows no decoder for this stream's codec
+        raise MediaError(f"The video's codec is not one this tool can decode. {_CONVERT}")
     name = container_name(head) or container.format.name.split(",")[0]
     return VideoInfo(duration, fps, int(ctx.width or 0), int(ctx.height or 0), ctx.name or "unknown", frames, name)
 

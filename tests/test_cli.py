@@ -205,3 +205,27 @@ def test_a_store_error_while_recording_a_failure_does_not_stop_the_scan(tmp_path
 def test_runs_as_a_module():
     done = subprocess.run([sys.executable, "-m", "core.cli", "scan", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "--keep-media" in done.stdout
+
+
+def test_a_file_failing_unexpectedly_is_recorded_and_the_scan_goes_on(tmp_path, engine, astronaut_jpeg, monkeypatch, capsys):
+    import core.casework
+
+    (tmp_path / "a_odd.jpg").write_bytes(astronaut_jpeg[:-1] + b"\xd8")  # differs, so not a duplicate
+    (tmp_path / "b_good.jpg").write_bytes(astronaut_jpeg)
+    real = core.casework.analyze_image_bytes
+
+    def odd(model, data, limits):
+        if data.endswith(b"\xd8"):
+            raise TypeError("bad operand type for abs(): 'str'")  # what a damaged EXIF tag once raised
+        return real(model, data, limits)
+
+    monkeypatch.setattr(core.casework, "analyze_image_bytes", odd)
+    monkeypatch.setattr(cli, "load_engine", lambda folder: engine)
+    url = f"sqlite:///{tmp_path / 'cases.db'}"
+    assert cli.main(["scan", str(tmp_path / "a_odd.jpg"), str(tmp_path / "b_good.jpg"), "--db", url, "--analyst", "Ann"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED    " in out and "unexpected error (TypeError" in out and "case #1" in out  # b_good was still analyzed
+    store = cases.open_store(url)
+    (failed,) = [e for e in store.audit_trail() if e.action == "failed"]
+    assert failed.new.startswith("a_odd.jpg: unexpected error (TypeError") and store.count_cases() == 1
+    store.close()

@@ -1,6 +1,7 @@
 """core.media: type sniffing, safe image decoding, limits, video probing and uniform frame sampling."""
 import io
 import os
+import struct
 import subprocess
 import sys
 
@@ -157,3 +158,43 @@ def test_a_still_gif_is_an_image_and_an_animated_one_is_refused():
     assert sniff_kind(still.getvalue()[:16]) == "image" and decode_image(still.getvalue()).shape == (16, 16, 3)
     with pytest.raises(MediaError, match=r"animated image \(2 frames\)\. Convert it to a video"):
         decode_image(animated.getvalue())
+
+
+def test_a_codec_without_a_decoder_is_a_message_and_its_container_facts_still_read(two_faces):
+    from core.forensics.container import video_metadata
+
+    avi = encode_video([two_faces] * 6, "avi", "mpeg4")
+    unknown = avi.replace(b"FMP4", b"ZZZZ")  # the FourCC FFmpeg maps to a decoder
+    assert avi.count(b"FMP4") >= 1
+    for read in (probe_video, lambda data: list(sample_frames(data, 2))):
+        with pytest.raises(MediaError, match="codec is not one this tool can decode"):
+            read(unknown)
+    assert video_metadata(unknown)["streams"][0]["codec"] == "unknown (no decoder)"
+
+
+def _jpeg_with_exif(entries: list[tuple[int, int, int, bytes]]) -> bytes:
+    """A 32 x 16 JPEG whose EXIF block (big-endian TIFF, one IFD) holds `entries` (tag, type, count, value)."""
+    tiff = b"MM\x00\x2a\x00\x00\x00\x08" + struct.pack(">H", len(entries))
+    for tag, kind, count, value in entries:
+        tiff += struct.pack(">HHI", tag, kind, count) + value.ljust(4, b"\x00")
+    tiff += b"\x00\x00\x00\x00"
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 16), (90, 90, 90)).save(buffer, "JPEG")
+    app1 = b"Exif\x00\x00" + tiff
+    return buffer.getvalue()[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + buffer.getvalue()[2:]
+
+
+def test_a_damaged_exif_tag_still_gives_the_upright_pixels():
+    # Orientation 6 (turn 90 degrees) beside an XResolution, a RATIONAL, stored as the text "abc"
+    data = _jpeg_with_exif([(0x0112, 3, 1, struct.pack(">H", 6)), (0x011A, 2, 4, b"abc\x00")])
+    assert decode_image(data).shape == (32, 16, 3)
+
+
+@pytest.mark.parametrize("trailer", [b"!", b","])
+def test_a_gif_with_a_damaged_trailer_is_a_message(trailer):
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(buffer, "GIF")
+    data = buffer.getvalue()
+    assert data.endswith(b";")
+    with pytest.raises(MediaError, match="truncated or corrupt"):
+        decode_image(data[:-1] + trailer)

@@ -58,7 +58,8 @@ def _first(tags: dict, keys: tuple[str, ...]) -> str | None:
 def _stream(stream: av.stream.Stream) -> dict:
     duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
     tags = {clean(k, 80): clean(v) for k, v in stream.metadata.items() if not _LOCATION.search(k)}
-    return {"type": stream.type, "codec": stream.codec_context.name, "duration": round(duration, 3) if duration else None,
+    codec = stream.codec_context.name if stream.codec_context else "unknown (no decoder)"
+    return {"type": stream.type, "codec": codec, "duration": round(duration, 3) if duration else None,
             "handler": tags.get("handler_name"), "encoder": tags.get("encoder"), "creation_time": tags.get("creation_time"),
             "vendor": tags.get("vendor_id")}
 
