@@ -254,7 +254,7 @@ def sample_frames(source: Source, count: int, limits: Limits = DEFAULT_LIMITS) -
         try:
             # never more timestamps than frames: extra ones would only repeat frames
             times = sample_times(info.duration, min(count, info.frame_count))
-            yield from _decode_at(_Reader(container, stream, base), info, times)
+            yield from _decode_at(_Reader(container, stream, base), info, times, limits.max_video_pixels)
         except av.error.FFmpegError as exc:
             log.warning("decoding the video failed: %s", exc)
             raise MediaError(f"The video could not be decoded: its codec may be unsupported or the file damaged. {_CONVERT}") from None
@@ -328,8 +328,9 @@ def _keyframe_ahead(reader: _Reader, gop: _GopTracker, target: float, position: 
     return key > position
 
 
-def _decode_at(reader: _Reader, info: VideoInfo, times: list[float]) -> Iterator[SampledFrame]:
-    """The first frame at or after each target, converted to RGB; no other frame is converted."""
+def _decode_at(reader: _Reader, info: VideoInfo, times: list[float], max_pixels: int) -> Iterator[SampledFrame]:
+    """The first frame at or after each target, converted to RGB; no other frame is converted. Frame
+    sizes are checked again: a stream may change resolution after the header the probe read."""
     position = -1.0  # time of the last decoded frame
     frames = None
     gop = _GopTracker()
@@ -348,6 +349,9 @@ def _decode_at(reader: _Reader, info: VideoInfo, times: list[float]) -> Iterator
         else:
             frames = None  # stream ended before the target: seek again next time
         if frame is not None:
+            if frame.width * frame.height > max_pixels:
+                raise MediaError(f"A frame of the video is {frame.width} × {frame.height}, larger than its header said; "
+                                 "the limit is 4K (3840 × 2160).")
             yield SampledFrame(int(round(position * info.fps)), position, frame.to_ndarray(format="rgb24"))
 
 

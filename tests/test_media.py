@@ -4,7 +4,9 @@ import os
 import struct
 import subprocess
 import sys
+from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 from conftest import encode_image, encode_video, garbage_video
@@ -198,3 +200,31 @@ def test_a_gif_with_a_damaged_trailer_is_a_message(trailer):
     assert data.endswith(b";")
     with pytest.raises(MediaError, match="truncated or corrupt"):
         decode_image(data[:-1] + trailer)
+
+
+def _h264(width: int, height: int, count: int) -> bytes:
+    """A raw H.264 stream of `count` grey frames."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast", "threads": "1"}
+        for i in range(count):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((height, width, 3), 20 * i, np.uint8), format="rgb24")))
+        out.mux(stream.encode())
+    return buffer.getvalue()
+
+
+def test_a_stream_growing_past_the_size_limit_after_its_header_is_refused():
+    stream = _h264(64, 48, 10) + _h264(256, 192, 10)  # the header says 64 x 48
+    out = io.BytesIO()
+    with av.open(io.BytesIO(stream), format="h264") as src, av.open(out, "w", format="matroska") as dst:
+        copy = dst.add_stream_from_template(src.streams.video[0])
+        for k, packet in enumerate(p for p in src.demux(src.streams.video[0]) if p.size):
+            packet.pts = packet.dts = k * 100
+            packet.time_base, packet.stream = Fraction(1, 1000), copy
+            dst.mux(packet)
+    limits = Limits(max_video_pixels=128 * 96)
+    assert probe_video(out.getvalue(), limits).width == 64
+    with pytest.raises(MediaError, match="A frame of the video is 256 × 192, larger than its header said"):
+        list(sample_frames(out.getvalue(), 4, limits))
