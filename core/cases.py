@@ -141,6 +141,8 @@ def open_store(url: str | URL | None = None) -> "CaseStore":
     try:
         engine = make_engine(url)
         migrations.upgrade(engine.execution_options(write=True))
+    except ImportError as exc:  # a URL naming a database driver that is not installed
+        raise StoreError(f"Cannot open the case store {shown}: its database driver is not installed ({exc}).") from None
     except (OperationalError, OSError) as exc:
         reason = getattr(exc, "orig", None) or exc
         raise StoreError(

@@ -108,6 +108,14 @@ def _upright(img: Image.Image) -> Image.Image:
         return img.transpose(method) if method is not None else img
 
 
+def _rgb(img: Image.Image) -> np.ndarray:
+    """RGB uint8 pixels; 16-bit grey is scaled down (Pillow's convert would clip it to nearly all white)."""
+    if img.mode.startswith("I"):  # "I;16*" and "I", as Pillow opens 16-bit grey PNGs
+        grey = (np.asarray(img).astype(np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=2))
+    return np.ascontiguousarray(np.asarray(img if img.mode == "RGB" else img.convert("RGB")))
+
+
 def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """RGB uint8 array, EXIF orientation applied; refuses bombs before decoding pixels."""
     _check_size(len(data), limits)
@@ -122,12 +130,13 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
                 raise MediaError(
                     f"The image is {w} × {h} pixels ({w * h / 1e6:.0f} MP); the limit is {limits.max_pixels / 1e6:.0f} MP."
                 )
-            if getattr(img, "n_frames", 1) > 1:  # scoring its first frame would pass a verdict on one frame of many
+            # scoring an animation's first frame would pass a verdict on one frame of many; a multi-picture
+            # JPEG (MPO: Ultra HDR gain maps, stereo and depth photos) is one photo plus helper images
+            if getattr(img, "is_animated", False) and img.format != "MPO":
                 raise MediaError(f"This is an animated image ({img.n_frames} frames). Convert it to a video (MP4) "
                                  "to analyze its frames; a still image is analyzed as is.")
             img.load()
-            img = _upright(img)
-            return np.ascontiguousarray(np.asarray(img if img.mode == "RGB" else img.convert("RGB")))
+            return _rgb(_upright(img))
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -1,6 +1,7 @@
 """The case store, run against SQLite and a real PostgreSQL server with the same tests."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sqlite3
@@ -498,3 +499,11 @@ def test_unreachable_store_says_how_to_fix_it(tmp_path, where):
     url = f"sqlite:///{blocker}/cases.db" if where == "sqlite" else f"postgresql://nobody@/x?host={tmp_path}/no-server"
     with pytest.raises(cases.StoreError, match="DEEPFAKE_DB_URL"):
         cases.open_store(url)
+
+
+def test_a_store_url_naming_a_missing_driver_says_so():
+    if importlib.util.find_spec("MySQLdb"):
+        pytest.skip("mysqlclient is installed here")
+    with pytest.raises(cases.StoreError, match="database driver is not installed") as refused:
+        cases.open_store("mysql://u:secret@localhost/db")
+    assert "secret" not in str(refused.value)

@@ -272,6 +272,14 @@ def test_a_store_failing_while_browsing_is_a_message_without_its_sql(seeded, mon
     assert SECRET not in _shown(at) and not at.header  # the page stopped before the case
 
 
+@pytest.mark.parametrize("param, value", [("case", "²"), ("case", str(2**63)), ("batch", "①"), ("case", "9" * 40)])
+def test_a_link_with_an_odd_number_opens_the_list_only(seeded, param, value):
+    at = AppTest.from_file(CASES, default_timeout=TIMEOUT)
+    at.query_params[param] = value
+    at.run()
+    assert not at.exception and not at.header and at.dataframe  # the list, no case
+
+
 def test_without_a_name_nothing_can_be_changed(seeded):
     at = cases_page(case=seeded["real"])
     buttons = {b.label: b.disabled for b in at.button}

@@ -94,3 +94,8 @@ def test_fit_shrinks_only_large_pictures():
     picture = np.zeros((300, 1200), np.uint8)
     assert fit(picture, 600).shape == (150, 600)
     assert fit(picture, 2000) is picture
+
+
+def test_error_level_analysis_says_why_it_cannot_take_a_very_wide_image():
+    with pytest.raises(ValueError, match="at most 65,500 pixels a side"):
+        error_level(np.zeros((1, 66_000, 3), np.uint8))

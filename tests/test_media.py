@@ -228,3 +228,20 @@ def test_a_stream_growing_past_the_size_limit_after_its_header_is_refused():
     assert probe_video(out.getvalue(), limits).width == 64
     with pytest.raises(MediaError, match="A frame of the video is 256 × 192, larger than its header said"):
         list(sample_frames(out.getvalue(), 4, limits))
+
+
+def test_a_multi_picture_jpeg_is_a_still_photo():
+    primary, helper = (Image.fromarray(np.full((16, 24, 3), v, np.uint8)) for v in (90, 10))
+    buffer = io.BytesIO()
+    primary.save(buffer, "MPO", save_all=True, append_images=[helper])  # as Ultra HDR gain-map photos are stored
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    assert abs(int(decode_image(buffer.getvalue()).mean()) - 90) <= 2  # the primary picture
+
+
+def test_16_bit_grey_keeps_its_tones():
+    ramp = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (4, 1))
+    buffer = io.BytesIO()
+    Image.fromarray(ramp).save(buffer, "PNG")
+    rgb = decode_image(buffer.getvalue())
+    assert rgb.shape == (4, 256, 3) and rgb[0, 0, 0] == 0 and rgb[0, -1, 0] == 255
+    assert len(np.unique(rgb)) > 200 and (np.diff(rgb[0, :, 0].astype(int)) >= 0).all()  # a ramp, not black and white

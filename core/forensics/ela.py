@@ -12,6 +12,7 @@ from core.forensics.view import View, to_uint8
 __all__ = ["error_level", "ELA_QUALITY", "ELA_GUIDANCE"]
 
 ELA_QUALITY = 90
+JPEG_MAX_SIDE = 65_500  # Pillow's JPEG writer refuses larger
 _FULL_SCALE = 16.0  # a mean change of 16 grey levels shows white; fixed so images compare with each other
 ELA_GUIDANCE = (
     f"Brighter = changed more when re-saved as JPEG at quality {ELA_QUALITY}. Compare areas of similar texture: "
@@ -23,6 +24,8 @@ ELA_GUIDANCE = (
 
 def error_level(rgb: np.ndarray, quality: int = ELA_QUALITY) -> View:
     """Absolute difference (mean over RGB) between an RGB uint8 image and its JPEG re-save."""
+    if max(rgb.shape[:2]) > JPEG_MAX_SIDE:
+        raise ValueError(f"Error level analysis re-saves the image as JPEG, which allows at most {JPEG_MAX_SIDE:,} pixels a side.")
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, "JPEG", quality=quality)
     resaved = np.asarray(Image.open(buffer).convert("RGB"))

@@ -37,9 +37,16 @@ def store_trouble(doing: str) -> Iterator[None]:
         st.stop()
 
 
+MAX_ID = 2**63 - 1  # the largest id a database integer holds; a larger one in a link names no case
+
+
 def _int_param(name: str) -> int | None:
+    """A case or batch number from the URL; None for anything else ("²" passes str.isdigit)."""
     value = st.query_params.get(name, "")
-    return int(value) if value.isdigit() else None
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
 
 
 def _set_param(name: str, value: int | None) -> None:
