@@ -8,6 +8,9 @@ from core import ui
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 # An emoji favicon is drawn in the browser; a ":material/..." one is fetched from fonts.gstatic.com at run time.
 st.set_page_config(page_title="Deepfake forensics", page_icon="🔎", layout="wide")
+# As .streamlit/config.toml says, which Streamlit reads only when started from this folder: an
+# unexpected error never shows its message or traceback to the user (they go to the server log).
+st.set_option("client.showErrorDetails", "none")
 
 # One line per page; a new screen is one more st.Page in its section.
 PAGES = {

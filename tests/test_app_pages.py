@@ -275,3 +275,14 @@ def test_model_card_documents_are_read_when_present(tmp_path):
     (tmp_path / "MODEL_CARD.md").write_text("# Card")
     (tmp_path / "eval" / "report.md").write_text("# Report")
     assert model_card_text(tmp_path) == "# Card" and evaluation_report(tmp_path) == "# Report"
+
+
+def test_the_app_hides_error_details_even_without_its_config_file():
+    from streamlit import config
+
+    config.set_option("client.showErrorDetails", "full")  # as when started from another folder
+    try:
+        open_page()
+        assert config.get_option("client.showErrorDetails") == "none"
+    finally:
+        config.set_option("client.showErrorDetails", "none")
