@@ -58,7 +58,8 @@ def limits_from_env(environ=os.environ) -> Limits:
     except ValueError:
         minutes = math.nan
     if not (math.isfinite(minutes) and minutes > 0):
-        log.warning("%s=%r is not a positive number of minutes; using %g", MAX_MINUTES_VARIABLE, text, Limits.max_video_seconds / 60)
+        log.warning("%s=%r is not a positive number of minutes; using %g", MAX_MINUTES_VARIABLE, text,
+                    Limits.max_video_seconds / 60)
         return Limits()
     return Limits(max_video_seconds=minutes * 60)
 
@@ -92,6 +93,9 @@ def _check_size(n: int, limits: Limits) -> None:
         raise MediaError(f"The file is {n / 2**20:.0f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB.")
 
 
+# What Pillow raises on damaged files besides its own error (damaged EXIF tags, truncated GIF blocks)
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError,
+                  struct.error)
 _ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
                 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
                 8: Image.Transpose.ROTATE_90}
@@ -141,7 +145,7 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MediaError("The image is too large to decode safely (decompression bomb guard).") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError, struct.error) as exc:
+    except _DECODE_ERRORS as exc:
         raise MediaError(f"The image could not be decoded; it may be truncated or corrupt ({exc}).") from None
 
 

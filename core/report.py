@@ -188,7 +188,8 @@ def model_card_summary(weights_dir: Path = WEIGHTS_DIR) -> dict:
 
 def _training_line(run: dict) -> str:
     """A training run summary in one line; options left off (0.0 or None) are omitted."""
-    kept = [(k, v) for k, v in run.items() if k != "branch" and isinstance(v, (str, int, float)) and not (isinstance(v, float) and v == 0.0)]
+    kept = [(k, v) for k, v in run.items()
+            if k != "branch" and isinstance(v, (str, int, float)) and not (isinstance(v, float) and v == 0.0)]
     line = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in kept)
     earlier = len(run.get("earlier_stages", []))
     return line + (f"; after {earlier} earlier stage(s)" if earlier else "")

@@ -25,7 +25,8 @@ ELA_GUIDANCE = (
 def error_level(rgb: np.ndarray, quality: int = ELA_QUALITY) -> View:
     """Absolute difference (mean over RGB) between an RGB uint8 image and its JPEG re-save."""
     if max(rgb.shape[:2]) > JPEG_MAX_SIDE:
-        raise ValueError(f"Error level analysis re-saves the image as JPEG, which allows at most {JPEG_MAX_SIDE:,} pixels a side.")
+        raise ValueError(f"Error level analysis re-saves the image as JPEG, which allows at most {JPEG_MAX_SIDE:,} "
+                         "pixels a side.")
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, "JPEG", quality=quality)
     resaved = np.asarray(Image.open(buffer).convert("RGB"))

@@ -9,14 +9,18 @@ from contextlib import contextmanager
 import streamlit as st
 
 from core import report
-from core.cases import AGREEMENTS, FINAL_VERDICTS, SORT_KEYS, STORE_ERRORS, UNLABELLED, Batch, Case, CaseFilter, CaseNotFound, CaseStore
+from core.cases import (
+    AGREEMENTS, FINAL_VERDICTS, SORT_KEYS, STORE_ERRORS, UNLABELLED, Batch, Case, CaseFilter, CaseNotFound, CaseStore,
+)
 from core.casework import stored_result
-from core.ui.results import face_chart_section, media_facts_section, timeline_section, untrained_warning, verdict_section
 from core.ui.forensics import stored_forensics_section
+from core.ui.results import face_chart_section, media_facts_section, timeline_section, untrained_warning, verdict_section
 from core.ui.text import HEATMAP_HELP, STORE_TROUBLE, plain
 
-__all__ = ["store_trouble", "case_filter_section", "case_list_section", "store_audit_section", "case_from_url", "stored_case_section",
-           "exports_section"]
+__all__ = [
+    "store_trouble", "case_filter_section", "case_list_section", "store_audit_section", "case_from_url",
+    "stored_case_section", "exports_section",
+]
 
 log = logging.getLogger(__name__)
 
