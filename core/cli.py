@@ -194,21 +194,18 @@ def _audit(store: CaseStore, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    command = {"scan": _scan, "export": _export, "audit": _audit}[args.command]
     try:
         store = open_store(args.db)
-    except STORE_ERRORS as exc:  # unreachable, or a store newer than this tool
-        print(f"store error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        return {"scan": _scan, "export": _export, "audit": _audit}[args.command](store, args)
+        try:
+            return command(store, args)
+        finally:
+            store.close()
     except (LookupError, ValueError) as exc:  # unknown case / batch, bad analyst name
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except STORE_ERRORS as exc:  # the database failed mid-run; cases saved before it stay saved
+    except STORE_ERRORS as exc:  # unreachable, newer than this tool, or failing mid-run (saved cases stay saved)
         print(f"store error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
+    return 2
 
 
 if __name__ == "__main__":
