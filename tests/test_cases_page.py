@@ -258,7 +258,7 @@ def test_the_store_audit_trail_lists_files_that_failed(seeded, store):
     store.log_failure("ef" * 32, "/uploads/broken.jpg", "ann", "not an image")
     at = cases_page()
     audit = at.dataframe[-1].value
-    assert len(audit) == len(store.audit_trail()) and audit["what"].iloc[0] == "broken.jpg: not an image"
+    assert len(audit) == len(store.audit_trail()) and audit["new"].iloc[0] == "broken.jpg: not an image"
     at.toggle(key="cases-audit-failed").set_value(True).run()
     assert list(at.dataframe[-1].value["action"]) == ["failed"]
 

@@ -13,6 +13,7 @@ from core.cases import (
     AGREEMENTS, FINAL_VERDICTS, SORT_KEYS, STORE_ERRORS, UNLABELLED, Batch, Case, CaseFilter, CaseNotFound, CaseStore,
 )
 from core.casework import stored_result
+from core.ui.cases import history_section
 from core.ui.forensics import stored_forensics_section
 from core.ui.results import face_chart_section, media_facts_section, timeline_section, untrained_warning, verdict_section
 from core.ui.text import HEATMAP_HELP, STORE_TROUBLE, plain
@@ -47,7 +48,7 @@ MAX_ID = 2**63 - 1  # the largest id a database integer holds; a larger one in a
 def _int_param(name: str) -> int | None:
     """A case or batch number from the URL; None for anything else ("²" passes str.isdigit)."""
     value = st.query_params.get(name, "")
-    if not (value.isascii() and value.isdigit()) or len(value) > 19:
+    if not (value.isascii() and value.isdigit()) or len(value) > 19:  # MAX_ID has 19 digits
         return None
     number = int(value)
     return number if number <= MAX_ID else None
@@ -107,11 +108,7 @@ def store_audit_section(store: CaseStore) -> None:
         failed = st.toggle("Only files that could not be analyzed", key="cases-audit-failed")
         entries = store.audit_trail(AUDIT_ROWS, action="failed" if failed else None)
         st.caption(f"The latest {len(entries)} entries, newest first; all of them: python -m core.cli audit")
-        st.dataframe(
-            [{"when (UTC)": f"{e.at:%Y-%m-%d %H:%M:%S}", "who": e.analyst, "action": e.action,
-              "case": e.case_id, "sha256": e.sha256[:12], "what": e.new or ""} for e in entries],
-            hide_index=True, column_config={"case": st.column_config.NumberColumn(format="#%d")},
-        )
+        history_section(entries, whole_store=True)
         st.download_button("CSV", lambda: report.export_audit_csv(entries), "audit.csv", "text/csv", key="cases-audit-csv",
                            icon=":material/table:")
 

@@ -78,13 +78,15 @@ def _write_failed(exc: Exception, failed: str) -> str:
     return f"{failed}: {STORE_TROUBLE}. Nothing was changed; try again."
 
 
-def history_section(entries: list[AuditEntry]) -> None:
-    """The audit trail as a table: who, when, what (old -> new)."""
-    st.dataframe(
-        [{"when (UTC)": f"{e.at:%Y-%m-%d %H:%M:%S}", "who": e.analyst, "action": e.action, "field": e.field or "",
-          "old": e.old or "", "new": e.new or ""} for e in entries],
-        hide_index=True,
-    )
+def history_section(entries: list[AuditEntry], whole_store: bool = False) -> None:
+    """The audit trail as a table: who, when, what (old -> new); over the whole store, also which case
+    (none for a file that failed) and the file's hash."""
+    rows = []
+    for e in entries:
+        where = {"case": e.case_id, "sha256": e.sha256[:12]} if whole_store else {}
+        rows.append({"when (UTC)": f"{e.at:%Y-%m-%d %H:%M:%S}", "who": e.analyst, "action": e.action, **where,
+                     "field": e.field or "", "old": e.old or "", "new": e.new or ""})
+    st.dataframe(rows, hide_index=True, column_config={"case": st.column_config.NumberColumn(format="#%d")})
 
 
 # -- the label form: it remembers the label revision it shows, so a label changed meanwhile by
