@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -38,6 +39,73 @@ def test_masks_cover_the_face_region(face_crop, part):
         assert mask[nose[1], nose[0]] == 1.0
 
 
+@pytest.fixture(scope="module")
+def dense_points():
+    """dlib's 68 landmarks of the same crop, made once by core.train.dense (dlib is not needed here)."""
+    return np.loadtxt(Path(__file__).parent / "fixtures" / "astronaut_68_landmarks.txt", dtype=np.float32)
+
+
+def _inside(mask: np.ndarray, point: np.ndarray) -> bool:
+    x, y = np.round(point).astype(int)
+    return mask[y, x] == 1.0
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_dense_masks_hold_their_parts_and_only_them(face_crop, dense_points, part):
+    img, landmarks = face_crop
+    mask = face_mask(landmarks, img.shape[0], part, np.random.default_rng(0), dense_points)
+    assert mask.shape == img.shape[:2] and set(np.unique(mask)) <= {0.0, 1.0}
+    assert 0.003 < mask.mean() < 0.6, f"{part} mask covers {mask.mean():.3f} of the crop"
+    centres = {"right_eye": dense_points[36:42].mean(0), "left_eye": dense_points[42:48].mean(0),
+               "nose": dense_points[30], "mouth": dense_points[48:60].mean(0)}
+    for name, centre in centres.items():
+        wanted = part == "face" or name in part or ("eye" in name and "eyes" in part)
+        assert _inside(mask, centre) == wanted, f"{part} mask and the {name}"
+
+
+def test_the_dense_face_mask_follows_the_jaw(face_crop, dense_points):
+    img, landmarks = face_crop
+    mask = face_mask(landmarks, img.shape[0], "face", np.random.default_rng(0), dense_points)
+    chin, below = dense_points[8], dense_points[8] + [0, 0.1 * (dense_points[8, 1] - dense_points[27, 1])]
+    inner = dense_points[8] + 0.05 * (dense_points[27] - dense_points[8])
+    assert _inside(mask, inner) and not _inside(mask, below), (chin, mask.sum())
+
+
+def test_dense_landmarks_are_dropped_where_they_disagree_with_yunet(face_crop, dense_points):
+    from core.train.dense import dense_landmarks, five_points
+
+    img, landmarks = face_crop
+    np.testing.assert_allclose(five_points(dense_points), landmarks, atol=0.5 * np.linalg.norm(landmarks[1] - landmarks[0]))
+    boxes = []
+    agreeing = dense_landmarks(img, landmarks, lambda crop, box: boxes.append(box) or dense_points)
+    np.testing.assert_array_equal(agreeing, dense_points)
+    left, top, right, bottom = boxes[0]
+    assert left < landmarks[:, 0].min() and right > landmarks[:, 0].max() and top < landmarks[:, 1].min() and bottom > landmarks[:, 1].max()
+    elsewhere = dense_landmarks(img, landmarks, lambda crop, box: dense_points + [0, 40])
+    assert np.isnan(elsewhere).all()
+
+
+def test_blend_batches_use_dense_masks_where_the_cache_has_them(face_crop, dense_points, monkeypatch, tmp_path):
+    from core.train import sbi
+
+    img, landmarks = face_crop
+    crops = np.stack([img] * 4)
+    crops[:, 0, 0, 0] = np.arange(4)  # which file a crop came from, to follow it through the split
+    np.savez(tmp_path / "utkface.npz", crops=crops, landmarks=np.stack([landmarks] * 4), groups=np.arange(4))
+    np.save(tmp_path / "utkface.dense.npy", np.stack([dense_points, dense_points, np.full_like(dense_points, np.nan), dense_points]))
+    pool = train_data.load_pools(tmp_path, held_out=0.25)[0]["utkface"]
+    assert len(pool.dense) == len(pool.crops) == 3
+    assert [pool.dense_at(i) is None for i in range(3)] == [pool.crops[i, 0, 0, 0] == 2 for i in range(3)]
+    pools = {"utkface": pool}
+    used = []
+    monkeypatch.setattr(sbi, "_dense_mask", lambda dense, size, part, rng: used.append(dense) or face_mask(landmarks, size, part, rng))
+    train_data.blend_batch(pools, 12, 48, np.random.default_rng(0), train_data.BlendMix(dense=1.0, swaps=0.5))
+    assert used and all(np.isfinite(d).all() for d in used)
+    used.clear()
+    train_data.blend_batch(pools, 12, 48, np.random.default_rng(0), train_data.BlendMix(swaps=0.5))
+    assert used == []
+
+
 def donor_face(face_crop):
     """Another face for swaps: the astronaut mirrored and shifted, landmarks moved with it."""
     img, landmarks = face_crop
@@ -47,17 +115,18 @@ def donor_face(face_crop):
     return donor, moved.astype(np.float32)
 
 
-BLENDS = {"self": lambda img, lm, rng, donor: self_blend(img, lm, rng),
-          "swap": lambda img, lm, rng, donor: swap_blend(img, lm, *donor, rng),
-          "composite": lambda img, lm, rng, donor: composite_blend(img, lm, [donor, (img[::-1].copy(), lm)], rng)}
+BLENDS = {"self": lambda img, lm, rng, donor, dense: self_blend(img, lm, rng, dense=dense),
+          "swap": lambda img, lm, rng, donor, dense: swap_blend(img, lm, *donor, rng, dense=dense),
+          "composite": lambda img, lm, rng, donor, dense: composite_blend(img, lm, [donor, (img[::-1].copy(), lm)], rng, dense=dense)}
 
 
 @pytest.mark.parametrize("kind", BLENDS)
 @pytest.mark.parametrize("seed", range(6))
-def test_blends_change_only_inside_the_mask(face_crop, seed, kind):
+@pytest.mark.parametrize("dense", [False, True])
+def test_blends_change_only_inside_the_mask(face_crop, dense_points, seed, kind, dense):
     img, landmarks = face_crop
     before = img.copy()
-    fake, mask = BLENDS[kind](img, landmarks, np.random.default_rng(seed), donor_face(face_crop))
+    fake, mask = BLENDS[kind](img, landmarks, np.random.default_rng(seed), donor_face(face_crop), dense_points if dense else None)
     np.testing.assert_array_equal(img, before)  # input untouched
     assert fake.shape == img.shape and fake.dtype == np.uint8
     assert mask.min() >= 0 and mask.max() <= 1

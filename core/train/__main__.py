@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--swaps", type=float, default=0.3, help="blend: share of twins blended from another face (Face X-ray style)")
     parser.add_argument("--composites", type=float, default=0.0, help="blend: share of twins made of parts from several faces, hand-placed")
     parser.add_argument("--crisp", type=float, default=0.0, help="blend: share of twins pasted from a sharpened, never down-scaled source")
+    parser.add_argument("--dense", type=float, default=0.0,
+                        help="blend: share of twins masked along the face's 68-point outline (needs python -m core.train.dense on the cache)")
     parser.add_argument("--noisy", type=float, default=0.0, help="blend: share of twins given another noise history inside the blend")
     parser.add_argument("--noise-kinds", type=_noise_kinds, default=NOISE_KINDS, metavar="K,K",
                         help=f"blend: which noise histories --noisy draws from (default: {','.join(NOISE_KINDS)})")

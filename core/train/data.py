@@ -23,9 +23,14 @@ class Pool:
     crops: np.ndarray
     landmarks: np.ndarray
     groups: np.ndarray
+    dense: np.ndarray | None = None  # 68 points per crop (core.train.dense), NaN where dlib failed
 
     def take(self, keep: np.ndarray) -> "Pool":
-        return Pool(self.crops[keep], self.landmarks[keep], self.groups[keep])
+        return Pool(self.crops[keep], self.landmarks[keep], self.groups[keep], None if self.dense is None else self.dense[keep])
+
+    def dense_at(self, i: int) -> np.ndarray | None:
+        points = None if self.dense is None else self.dense[i]
+        return points if points is not None and np.isfinite(points).all() else None
 
 
 def _split(pool: Pool, held_out: float, seed: int) -> tuple[Pool, Pool]:
@@ -41,8 +46,9 @@ def load_pools(cache: Path, held_out: float = 0.08, seed: int = 0) -> tuple[dict
     """(train, held-out) pools per source."""
     train, val = {}, {}
     for path in sorted(cache.glob("*.npz")):
+        dense = path.with_suffix(".dense.npy")
         with np.load(path) as z:
-            pool = Pool(z["crops"], z["landmarks"], z["groups"])
+            pool = Pool(z["crops"], z["landmarks"], z["groups"], np.load(dense) if dense.exists() else None)
         train[path.stem], val[path.stem] = _split(pool, held_out, seed)
     return train, val
 
@@ -60,13 +66,15 @@ def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degra
 @dataclass(frozen=True)
 class BlendMix:
     """What a blend batch mixes in, each a share: of twins blended from another face (`swaps`, Face
-    X-ray style) or from parts of several (`composites`), pasted from a sharpened, never down-scaled
+    X-ray style) or from parts of several (`composites`), masked along the 68-point outline where
+    the cache has it (`dense`), pasted from a sharpened, never down-scaled
     source (`crisp`) or given another noise history inside the blend (`noisy`, of `noise_kinds`); of pairs wearing the
     same drawn glasses, framed close around the face (`tight`), skin-smoothed alike (`beauty`) or
     left undegraded (`clean`)."""
     swaps: float = 0.0
     composites: float = 0.0
     crisp: float = 0.0
+    dense: float = 0.0
     noisy: float = 0.0
     glasses: float = 0.0
     tight: float = 0.0
@@ -86,13 +94,14 @@ def _twin(pool: Pool, i: int, rng: np.random.Generator, mix: BlendMix) -> tuple[
 def _blended(pool: Pool, i: int, rng: np.random.Generator, mix: BlendMix) -> tuple[np.ndarray, np.ndarray]:
     kind = rng.random()
     crisp = bool(mix.crisp) and rng.random() < mix.crisp  # no draw when off, as above
+    dense = pool.dense_at(i) if mix.dense and rng.random() < mix.dense else None
     if kind >= mix.swaps + mix.composites:
-        return self_blend(pool.crops[i], pool.landmarks[i], rng, crisp=crisp)
+        return self_blend(pool.crops[i], pool.landmarks[i], rng, crisp=crisp, dense=dense)
     if kind < mix.swaps:
         j = int(rng.integers(len(pool.crops)))
-        return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng, crisp=crisp)
+        return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng, crisp=crisp, dense=dense)
     donors = [(pool.crops[j], pool.landmarks[j]) for j in rng.integers(len(pool.crops), size=4)]
-    return composite_blend(pool.crops[i], pool.landmarks[i], donors, rng, crisp)
+    return composite_blend(pool.crops[i], pool.landmarks[i], donors, rng, crisp, dense)
 
 
 def draw_reals(pools: dict[str, Pool], count: int, rng: np.random.Generator) -> Iterator[tuple[Pool, int]]:

@@ -3,7 +3,8 @@
 A face is blended with a slightly altered copy of itself through a deformed, blurred mask, so the
 only evidence is the blending boundary and the statistical mismatch inside it, never identity.
 Masks come from YuNet's five landmarks: the whole face hull, or parts (eyes, nose, mouth and
-their combinations), because real splices replace parts of a face.
+their combinations), because real splices replace parts of a face. Given a crop's 68 dlib points
+(`core.train.dense`), each mask follows the face's own outline and parts' shapes instead.
 
 `swap_blend` is the Face X-ray variant (Li et al., CVPR 2020): the source is another person's face,
 aligned on the five landmarks and colour-matched only sometimes, as a hurried editor would. It adds
@@ -63,8 +64,11 @@ def _face_hull(lm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.array(pts) + rng.normal(0, 0.06 * scale, (len(pts), 2))
 
 
-def face_mask(landmarks: np.ndarray, size: int, part: str, rng: np.random.Generator) -> np.ndarray:
-    """Binary float32 mask (size x size) of a face region, before deformation and blur."""
+def face_mask(landmarks: np.ndarray, size: int, part: str, rng: np.random.Generator, dense: np.ndarray | None = None) -> np.ndarray:
+    """Binary float32 mask (size x size) of a face region, before deformation and blur; from the
+    68 `dense` points if given, else from the five `landmarks`."""
+    if dense is not None:
+        return _dense_mask(dense, size, part, rng)
     lm = landmarks
     mask = np.zeros((size, size), np.float32)
     eye_dist = _eye_distance(lm, size)
@@ -81,6 +85,28 @@ def face_mask(landmarks: np.ndarray, size: int, part: str, rng: np.random.Genera
     if "mouth" in part:
         width = float(np.linalg.norm(lm[4] - lm[3]))
         _ellipse(mask, _part_centre(lm, "mouth"), (0.75 * width * jitter(), 0.32 * width * jitter()), angle)
+    return mask
+
+
+_DENSE_PARTS = {"left_eye": slice(42, 48), "right_eye": slice(36, 42), "nose": slice(27, 36), "mouth": slice(48, 60)}
+_DENSE_GROWTH = {"left_eye": (1.8, 2.8), "right_eye": (1.8, 2.8), "nose": (1.2, 1.6), "mouth": (1.3, 1.8)}  # parts come with skin around them
+
+
+def _dense_mask(dense: np.ndarray, size: int, part: str, rng: np.random.Generator) -> np.ndarray:
+    """Face: the hull of jaw and brows, the brows raised a little into the forehead. Parts: each
+    part's hull grown about its centre."""
+    mask = np.zeros((size, size), np.float32)
+    if part == "face":
+        outline = dense[:27].copy()
+        brow_height = float(np.linalg.norm(dense[27] - dense[8])) * rng.uniform(0.0, 0.15)
+        outline[17:27, 1] -= brow_height
+        cv2.fillConvexPoly(mask, np.round(cv2.convexHull(outline)).astype(np.int32), 1.0)
+        return mask
+    for name in [p for p in _DENSE_PARTS if p in part] + (["left_eye", "right_eye"] if "eyes" in part else []):
+        points = dense[_DENSE_PARTS[name]]
+        centre = points.mean(0)
+        grown = centre + (points - centre) * rng.uniform(*_DENSE_GROWTH[name])
+        cv2.fillConvexPoly(mask, np.round(cv2.convexHull(grown)).astype(np.int32), 1.0)
     return mask
 
 
@@ -127,18 +153,19 @@ def _sharpen(img: np.ndarray, amount: float) -> np.ndarray:
     return img + amount * (img - cv2.GaussianBlur(img, (0, 0), 1.0))
 
 
-def _blend(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _blend(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None,
+           dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     part = part or str(rng.choice(PARTS, p=_PART_WEIGHTS / _PART_WEIGHTS.sum()))
-    mask = _deform(face_mask(landmarks, target.shape[0], part, rng), rng)
+    mask = _deform(face_mask(landmarks, target.shape[0], part, rng, dense), rng)
     mask = mask * float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]))
     fake = source * mask[..., None] + target.astype(np.float32) * (1 - mask[..., None])
     return np.clip(np.round(fake), 0, 255).astype(np.uint8), mask
 
 
 def self_blend(img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None = None,
-               crisp: bool = False) -> tuple[np.ndarray, np.ndarray]:
+               crisp: bool = False, dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): uint8 image blended with its altered self, and the per-pixel blend weight."""
-    return _blend(_alter(img, rng, crisp), img, landmarks, rng, part)
+    return _blend(_alter(img, rng, crisp), img, landmarks, rng, part, dense)
 
 
 def _match_colour(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -152,12 +179,12 @@ def _match_colour(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray)
 
 
 def swap_blend(img: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, donor_landmarks: np.ndarray, rng: np.random.Generator,
-               part: str | None = None, crisp: bool = False) -> tuple[np.ndarray, np.ndarray]:
+               part: str | None = None, crisp: bool = False, dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): `donor`'s face aligned onto `img` by its landmarks and blended in."""
     source = _aligned(donor, donor_landmarks, landmarks, img.shape[0], rng, crisp=crisp)
     if rng.random() < 0.6:
         source = _match_colour(source, img, landmarks)
-    return _blend(source, img, landmarks, rng, part)
+    return _blend(source, img, landmarks, rng, part, dense)
 
 
 def _aligned(donor: np.ndarray, donor_landmarks: np.ndarray, landmarks: np.ndarray, size: int, rng: np.random.Generator,
@@ -180,7 +207,7 @@ def _hand_placed(centre: np.ndarray, eye_dist: float, rng: np.random.Generator) 
 
 
 def composite_blend(img: np.ndarray, landmarks: np.ndarray, donors: list[tuple[np.ndarray, np.ndarray]],
-                    rng: np.random.Generator, crisp: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    rng: np.random.Generator, crisp: bool = False, dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): one to four single parts, each from a random donor, hand-placed and blended in turn."""
     chosen = [p for p in _COMPOSITE_PARTS if rng.random() < 0.5] or [str(rng.choice(_COMPOSITE_PARTS))]
     eye_dist = _eye_distance(landmarks, img.shape[0])
@@ -191,7 +218,7 @@ def composite_blend(img: np.ndarray, landmarks: np.ndarray, donors: list[tuple[n
         source = _aligned(donor, donor_landmarks, landmarks, img.shape[0], rng, nudge, crisp)
         if rng.random() < 0.8:  # montage editors match colour as a rule
             source = _match_colour(source, img, landmarks)
-        fake, mask = _blend(source, fake, landmarks, rng, part)
+        fake, mask = _blend(source, fake, landmarks, rng, part, dense)
         union = np.maximum(union, mask)
     return fake, union
 
