@@ -9,7 +9,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from core.forensics import VIEW_NAMES, compute_view
+from core.forensics import VIEW_GUIDANCE, VIEW_NAMES, VIEW_TITLES, compute_view
 from core.forensics.ela import error_level
 from core.forensics.noise import noise_residual
 from core.forensics.spectrum import face_region, spectrum
@@ -83,6 +83,7 @@ def test_every_view_leaves_its_input_alone_and_explains_itself(name):
     assert np.array_equal(PHOTO, before)
     assert view.image.dtype == np.uint8 and np.isfinite(view.values).all()
     assert len(view.guidance) > 80 and "\n" not in view.guidance
+    assert (view.name, view.guidance) == (VIEW_TITLES[name], VIEW_GUIDANCE[name])  # what the page shows before computing it
 
 
 def test_unknown_view_name_says_which_exist():

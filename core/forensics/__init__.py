@@ -13,16 +13,16 @@ from typing import Callable
 import numpy as np
 
 from core.forensics.container import video_metadata
-from core.forensics.ela import ELA_GUIDANCE, error_level
+from core.forensics.ela import ELA_GUIDANCE, ELA_TITLE, error_level
 from core.forensics.metadata import image_metadata
-from core.forensics.noise import NOISE_GUIDANCE, noise_residual
+from core.forensics.noise import NOISE_GUIDANCE, NOISE_TITLE, noise_residual
 from core.forensics.provenance import read_credentials
-from core.forensics.spectrum import SPECTRUM_GUIDANCE, face_region, spectrum
+from core.forensics.spectrum import SPECTRUM_GUIDANCE, SPECTRUM_TITLE, face_region, spectrum
 from core.forensics.tracks import track_flags, track_summary
 from core.forensics.view import View
 
 __all__ = [
-    "forensic_report", "headline", "compute_view", "VIEW_NAMES", "VIEW_GUIDANCE", "View", "FORENSICS_VERSION", "LIMITS",
+    "forensic_report", "headline", "compute_view", "VIEW_NAMES", "VIEW_TITLES", "VIEW_GUIDANCE", "View", "FORENSICS_VERSION", "LIMITS",
 ]
 
 FORENSICS_VERSION = 1
@@ -44,13 +44,14 @@ def _centre_square(rgb: np.ndarray) -> np.ndarray:
 
 Box = tuple[float, float, float, float]  # x, y, width, height, as in FaceResult.box
 ViewFn = Callable[[np.ndarray, Box | None], View]
-_VIEWS: dict[str, tuple[ViewFn, str]] = {
-    "ela": (lambda rgb, box: error_level(rgb), ELA_GUIDANCE),
-    "spectrum": (lambda rgb, box: spectrum(face_region(rgb, box) if box else _centre_square(rgb)), SPECTRUM_GUIDANCE),
-    "noise": (lambda rgb, box: noise_residual(rgb), NOISE_GUIDANCE),
+_VIEWS: dict[str, tuple[ViewFn, str, str]] = {  # name: (view, title, guidance)
+    "ela": (lambda rgb, box: error_level(rgb), ELA_TITLE, ELA_GUIDANCE),
+    "spectrum": (lambda rgb, box: spectrum(face_region(rgb, box) if box else _centre_square(rgb)), SPECTRUM_TITLE, SPECTRUM_GUIDANCE),
+    "noise": (lambda rgb, box: noise_residual(rgb), NOISE_TITLE, NOISE_GUIDANCE),
 }
 VIEW_NAMES = tuple(_VIEWS)
-VIEW_GUIDANCE = {name: guidance for name, (_, guidance) in _VIEWS.items()}
+VIEW_TITLES = {name: title for name, (_, title, _) in _VIEWS.items()}
+VIEW_GUIDANCE = {name: guidance for name, (_, _, guidance) in _VIEWS.items()}
 
 
 def compute_view(name: str, rgb: np.ndarray, box: Box | None = None) -> View:

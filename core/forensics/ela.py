@@ -14,6 +14,7 @@ __all__ = ["error_level", "ELA_QUALITY", "ELA_GUIDANCE"]
 ELA_QUALITY = 90
 JPEG_MAX_SIDE = 65_500  # Pillow's JPEG writer refuses larger
 _FULL_SCALE = 16.0  # a mean change of 16 grey levels shows white; fixed so images compare with each other
+ELA_TITLE = "Error level analysis"
 ELA_GUIDANCE = (
     f"Brighter = changed more when re-saved as JPEG at quality {ELA_QUALITY}. Compare areas of similar texture: "
     "a region clearly brighter or darker than its surroundings may have a different compression history "
@@ -32,4 +33,4 @@ def error_level(rgb: np.ndarray, quality: int = ELA_QUALITY) -> View:
     resaved = np.asarray(Image.open(buffer).convert("RGB"))
     values = cv2.absdiff(rgb, resaved).sum(axis=2, dtype=np.uint16).astype(np.float32) / 3  # uint8 math: 5× faster
     stats = {"mean": round(float(values.mean()), 3), "p99": round(float(np.percentile(values, 99)), 3)}
-    return View("Error level analysis", values, to_uint8(values, _FULL_SCALE), ELA_GUIDANCE, stats)
+    return View(ELA_TITLE, values, to_uint8(values, _FULL_SCALE), ELA_GUIDANCE, stats)

@@ -8,6 +8,7 @@ from core.forensics.view import View, luminance, to_uint8
 
 __all__ = ["noise_residual", "NOISE_GUIDANCE"]
 
+NOISE_TITLE = "Noise residual"
 NOISE_GUIDANCE = (
     "Brighter = more fine grain. Sensor noise is usually even across a photo, so a face or region much "
     "smoother or grainier than similar areas nearby (e.g. pasted from another source) stands out. Edges are "
@@ -21,4 +22,4 @@ def noise_residual(rgb: np.ndarray) -> View:
     values = np.abs(luma - cv2.medianBlur(luma, 3))
     top = float(np.percentile(values, 99))
     stats = {"median": round(float(np.median(values)), 3), "p99": round(top, 3)}
-    return View("Noise residual", values, to_uint8(values, top), NOISE_GUIDANCE, stats)
+    return View(NOISE_TITLE, values, to_uint8(values, top), NOISE_GUIDANCE, stats)

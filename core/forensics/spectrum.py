@@ -10,6 +10,7 @@ __all__ = ["spectrum", "face_region", "SPECTRUM_GUIDANCE", "MIN_SPECTRUM_SIDE"]
 
 MIN_SPECTRUM_SIDE = 32
 _HIGH_BAND = 0.25  # fraction of the Nyquist radius below which content, not artifacts, dominates
+SPECTRUM_TITLE = "Frequency spectrum"
 SPECTRUM_GUIDANCE = (
     "Centre = coarse shapes, edges = finest detail. Isolated bright dots in a regular grid away from the centre "
     "can come from the up-sampling layers of GANs and diffusion decoders; resizing, JPEG blocks (dots at 1/8 "
@@ -47,4 +48,4 @@ def spectrum(rgb: np.ndarray) -> View:
     stats = {"peak_contrast": round(float(residual[iy, ix]), 3),
              "peak_fx": round(abs(float(fx[ix])), 4), "peak_fy": round(abs(float(fy[iy])), 4)}
     low = float(values.min())
-    return View("Frequency spectrum", values, to_uint8(values - low, float(values.max()) - low), SPECTRUM_GUIDANCE, stats)
+    return View(SPECTRUM_TITLE, values, to_uint8(values - low, float(values.max()) - low), SPECTRUM_GUIDANCE, stats)

@@ -9,7 +9,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from core import charts
 from core.analyze import AnalysisResult
 from core.forensics import LIMITS as FORENSIC_LIMITS
-from core.forensics import VIEW_GUIDANCE, VIEW_NAMES, compute_view, forensic_report, headline
+from core.forensics import VIEW_GUIDANCE, VIEW_NAMES, VIEW_TITLES, compute_view, forensic_report, headline
 from core.forensics.tracks import track_rows
 from core.forensics.view import fit
 from core.media import Limits, MediaError, decode_image
@@ -23,7 +23,6 @@ FORENSICS_HELP = (
     "the views give no score. docs/forensics.md explains each part."
 )
 VIEW_MAX_SIDE = 1600
-_VIEW_TITLES = {"ela": "Error level analysis", "spectrum": "Face frequency spectrum", "noise": "Noise residual"}
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner="Reading provenance and metadata…")
@@ -85,7 +84,7 @@ def _views_ui(upload: UploadedFile, result: AnalysisResult) -> None:
     """Toggles for the image views, each computed on first use and cached per file hash."""
     st.markdown("**Image forensics views**")
     cols = st.columns(len(VIEW_NAMES))
-    chosen = [n for n, col in zip(VIEW_NAMES, cols) if col.toggle(_VIEW_TITLES[n], key=f"forensic-view-{n}")]
+    chosen = [n for n, col in zip(VIEW_NAMES, cols) if col.toggle(VIEW_TITLES[n], key=f"forensic-view-{n}")]
     box = _spectrum_box(result) if "spectrum" in chosen else None
     for name in chosen:
         try:
@@ -94,7 +93,7 @@ def _views_ui(upload: UploadedFile, result: AnalysisResult) -> None:
             st.info(str(exc))
             continue
         picture, text = st.columns([2, 1])
-        picture.image(image, caption=_VIEW_TITLES[name], width="stretch")
+        picture.image(image, caption=VIEW_TITLES[name], width="stretch")
         text.caption(VIEW_GUIDANCE[name])
         text.caption(" · ".join(f"{k} {v}" for k, v in stats.items()))
 
