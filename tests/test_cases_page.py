@@ -408,3 +408,11 @@ def test_a_batch_goes_on_after_an_unexpected_error_and_keeps_its_rows_when_stopp
     assert any("stopped after 2 of 4" in w.value for w in at.warning)
     (failed,) = [e for e in store.audit_trail() if e.action == "failed"]  # audited like a bad file
     assert failed.new.startswith("crash.png: unexpected error") and "model bug" not in failed.new
+
+
+def test_a_multi_line_note_keeps_its_lines_and_no_markdown_blocks(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    at.text_area[0].set_value("Source checked\n===\n\n    indented [link](https://x.example)")
+    [b for b in at.button if b.label == "Add note"][0].click().run()
+    (shown,) = [m.value for m in at.markdown if "Source checked" in m.value]
+    assert shown.endswith("Source checked  \n\\=\\=\\=  \nindented \\[link\\]\\(https://x\\.example\\)")

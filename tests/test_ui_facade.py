@@ -41,3 +41,11 @@ def test_pages_use_only_what_the_facade_exports():
 def test_the_readme_layout_names_every_ui_module():
     layout = (ROOT / "README.md").read_text(encoding="utf-8").split("## Layout", 1)[1].split("\n## ", 1)[0]
     assert sorted(m for m in UI_MODULES if f"`{m}`" not in layout) == []
+
+
+def test_plain_text_cannot_format_or_start_a_block():
+    from core.ui.text import plain
+
+    assert plain("a *b* [c](d)") == r"a \*b\* \[c\]\(d\)"
+    assert plain("title\n===\n\n    code") == r"title \=\=\= code"  # no setext heading, paragraph or code block
+    assert plain("one\r\n\ntwo", lines=True) == "one  \ntwo"

@@ -210,7 +210,7 @@ def notes_section(store: CaseStore, case: Case, analyst: str) -> None:
     """The case's notes, oldest first, and a box to add one (recorded in the audit trail)."""
     st.subheader("Notes")
     for note in case.notes:
-        st.markdown(f"**{plain(note.analyst)}**, {note.created_at:%Y-%m-%d %H:%M} UTC  \n{plain(note.text)}")
+        st.markdown(f"**{plain(note.analyst)}**, {note.created_at:%Y-%m-%d %H:%M} UTC  \n{plain(note.text, lines=True)}")
     failed = st.session_state.pop(_note_key(case.id, "error"), None)
     if failed:
         st.error(failed, icon=":material/error:")

@@ -38,9 +38,12 @@ HEATMAP_HELP = (
     "lies, not that a region was edited; on a face scored as real it is weak evidence of anything."
 )
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$=])")  # "=" too: a line of them under text makes a heading
 
 
-def plain(text: object) -> str:
-    """Text from a user or a file, escaped for st.markdown (no links, images or formatting)."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
+def plain(text: object, lines: bool = False) -> str:
+    """Text from a user or a file, escaped for st.markdown (no links, images or formatting). Line
+    breaks become spaces, or with `lines` (an analyst's note) hard breaks; either way no blank line
+    starts a new block and no indent makes a code block."""
+    rows = [_MARKDOWN.sub(r"\\\1", row.strip()) for row in str(text).splitlines()]
+    return ("  \n" if lines else " ").join(row for row in rows if row)
