@@ -5,6 +5,7 @@ import io
 import json
 
 import numpy as np
+import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 
 from core.forensics.metadata import image_metadata
@@ -109,10 +110,20 @@ def test_huge_xmp_is_not_parsed():
     assert any("not parsed" in note for note in meta["notes"])
 
 
-def test_entity_expansion_is_refused():
-    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]><x>&b;</x>'
-    fields, notes = parse_xmp(bomb)
+BOMB = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]><x>&b;</x>'
+
+
+@pytest.mark.parametrize("packet", [('<?xml version="1.0"?>' + BOMB).encode(), ('<?xml version="1.0" encoding="UTF-16"?>' + BOMB).encode("utf-16"),
+                                    BOMB.encode("utf-16-be"), ('<?xml version="1.0"?>\n<!DOCTYPE x>' + "<x>plain</x>").encode()],
+                         ids=["utf-8", "utf-16 with BOM", "utf-16-be bare", "doctype without entities"])
+def test_a_dtd_is_refused_in_any_encoding(packet):
+    fields, notes = parse_xmp(packet)
     assert fields == {} and "refused" in notes[0]
+
+
+def test_a_utf16_packet_without_a_dtd_is_read():
+    fields, notes = parse_xmp('<?xml version="1.0" encoding="UTF-16"?><x a="1">text</x>'.encode("utf-16"))
+    assert (fields, notes) == ({"x": ["text"], "a": ["1"]}, [])
 
 
 def test_malformed_xmp_gives_a_note():

@@ -6,9 +6,9 @@ needs a DTD, so a packet that declares one is refused instead of risking entity 
 """
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from xml.parsers import expat
 
 from core.forensics.flags import clean
 
@@ -16,7 +16,28 @@ __all__ = ["MAX_XMP_BYTES", "parse_xmp", "xmp_fields"]
 
 MAX_XMP_BYTES = 1 << 20
 _MAX_VALUES = 50  # per field name: a History list can be long, we keep its start
-_DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+class _DtdFound(Exception):
+    pass
+
+
+def _declares_dtd(packet: bytes) -> bool:
+    """Whether the XML parser itself meets a DOCTYPE, in whatever encoding the packet is (a byte
+    search misses UTF-16); the scan stops there, before any entity is declared."""
+    scanner = expat.ParserCreate()
+
+    def refuse(*_args) -> None:
+        raise _DtdFound
+
+    scanner.StartDoctypeDeclHandler = refuse
+    try:
+        scanner.Parse(packet, True)
+    except _DtdFound:
+        return True
+    except expat.ExpatError:
+        return False  # not well-formed: the real parse says so
+    return False
 
 
 def _local(name: str) -> str:
@@ -28,10 +49,12 @@ def parse_xmp(packet: bytes) -> tuple[dict[str, list[str]], list[str]]:
     what could not be read. `rdf:resource` values are filed under their element's name."""
     if len(packet) > MAX_XMP_BYTES:
         return {}, [f"XMP block of {len(packet) / 2**20:.1f} MB not parsed (limit {MAX_XMP_BYTES // 2**20} MB)."]
-    if _DTD.search(packet):
+    if not packet.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 code units end in NUL bytes: keep them
+        packet = packet.strip(b"\x00 \r\n\t")  # packet padding
+    if _declares_dtd(packet):
         return {}, ["XMP block declares a DTD or entities; refused unparsed (XMP never needs them)."]
     try:
-        root = ET.fromstring(packet.strip(b"\x00 \r\n\t"))
+        root = ET.fromstring(packet)
     except ET.ParseError as exc:
         return {}, [f"XMP block is not well-formed XML and was skipped ({exc})."]
     fields: dict[str, list[str]] = defaultdict(list)
