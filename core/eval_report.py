@@ -147,7 +147,8 @@ def _header(report: dict) -> str:
     w, t, s = report["weights"], report["totals"], report["scoring"]
     band = s["inconclusive_band"]
     rows = [
-        ["Data", _code(report["data_dir"])],
+        ["Data", _code(report["data_dir"]) + (f", every file re-shared first ({_code(reshare)}: core/reshare.py)"
+                                             if (reshare := report["settings"].get("reshare")) else "")],
         ["Weights", f"{_code(w['version'])} (trained: {'yes' if w['trained'] else 'no'})"],
         ["Thresholds", f"FAKE at or above {band[1]:.2f}, REAL at or below {band[0]:.2f}, INCONCLUSIVE between"],
         ["Code", _code(report["code_commit"])],

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ from core.analyze import DEFAULT_VIDEO_FRAMES, AnalysisResult, Engine, analyze_i
 from core.baseline import BaselineEngine, baseline_image, baseline_video, load_baseline
 from core.media import IMAGE_TYPES, VIDEO_TYPES, decode_image, sniff_kind
 from core.model import WEIGHTS_DIR
+from core.reshare import Reshare, parse_reshare, reshare_image, reshare_video
 
 __all__ = [
     "Entry", "ItemRow", "discover", "limit_per_class", "evaluate_entry", "build_splits",
@@ -147,38 +149,43 @@ def _fill(row: ItemRow, result: AnalysisResult) -> None:
     row.frames_sampled = len(result.frames)
 
 
-def _run_baseline(row: ItemRow, entry: Entry, baseline: BaselineEngine, data: bytes | None) -> None:
+def _run_baseline(row: ItemRow, entry: Entry, baseline: BaselineEngine, data: bytes | None, video: Path) -> None:
     try:
         if entry.kind == "image":
             score = baseline_image(baseline, decode_image(data))
         else:
-            score = baseline_video(baseline, entry.path)
+            score = baseline_video(baseline, video)
     except Exception as exc:  # the reference pipeline failing on one file must not stop the run; recorded per item
         row.baseline_error = f"{type(exc).__name__}: {exc}"
         return
     row.baseline = None if score is None else round(score, 4)
 
 
-def evaluate_entry(engine: Engine, entry: Entry, frames: int, baseline: BaselineEngine | None = None) -> ItemRow:
-    """Analyze one file as the app does. Any failure is recorded in `row.error`, never raised:
-    a batch run over thousands of files must go on past one corrupt file."""
+def evaluate_entry(engine: Engine, entry: Entry, frames: int, baseline: BaselineEngine | None = None,
+                   reshare: Reshare | None = None) -> ItemRow:
+    """Analyze one file as the app does (or its `reshare`d copy, made in a temporary folder). Any
+    failure is recorded in `row.error`, never raised: a batch run over thousands of files must go
+    on past one corrupt file."""
     row = ItemRow(entry.rel, entry.label, entry.group, entry.kind)
-    start = time.perf_counter()
-    data = None
-    try:
-        if entry.kind == "image":
-            data = entry.path.read_bytes()
-            result = analyze_image_bytes(engine, data)
-        else:
-            result = analyze_video(engine, entry.path, frames)
-    except Exception as exc:  # MediaError carries a user-worded reason; anything else is named by its type
-        row.error = f"{type(exc).__name__}: {exc}"
-        return row
-    finally:
-        row.seconds = round(time.perf_counter() - start, 3)
-    _fill(row, result)
-    if baseline is not None:
-        _run_baseline(row, entry, baseline, data)
+    with tempfile.TemporaryDirectory(prefix="fdet-reshare-") as tmp:
+        start = time.perf_counter()
+        data, video = None, entry.path
+        try:
+            if entry.kind == "image":
+                data = entry.path.read_bytes()
+                data = reshare_image(data, reshare) if reshare else data
+                result = analyze_image_bytes(engine, data)
+            else:
+                video = reshare_video(entry.path, Path(tmp) / "reshared.mp4", reshare) if reshare else entry.path
+                result = analyze_video(engine, video, frames)
+        except Exception as exc:  # MediaError carries a user-worded reason; anything else is named by its type
+            row.error = f"{type(exc).__name__}: {exc}"
+            return row
+        finally:
+            row.seconds = round(time.perf_counter() - start, 3)
+        _fill(row, result)
+        if baseline is not None:
+            _run_baseline(row, entry, baseline, data, video)
     return row
 
 
@@ -313,7 +320,7 @@ def evaluate(args: argparse.Namespace, argv: Sequence[str]) -> tuple[dict, list[
     engine = load_engine(args.weights)
     baseline = load_baseline(args.weights, args.baseline_classifier) if args.baseline else None
     started = time.perf_counter()
-    rows = [evaluate_entry(engine, e, args.frames, baseline) for e in tqdm(entries, desc="evaluate", unit="file", file=sys.stderr)]
+    rows = [evaluate_entry(engine, e, args.frames, baseline, args.reshare) for e in tqdm(entries, desc="evaluate", unit="file", file=sys.stderr)]
     det = engine.detector
     thresholds = det.thresholds
     splits = build_splits(rows)
@@ -325,7 +332,8 @@ def evaluate(args: argparse.Namespace, argv: Sequence[str]) -> tuple[dict, list[
         "data_dir": str(data_dir),
         "weights": {"dir": str(Path(args.weights).resolve()), "version": det.version, "trained": det.trained, "thresholds": thresholds},
         "settings": {"frames": args.frames, "limit_per_class": args.limit, "bootstrap_rounds": args.bootstrap,
-                     "seed": args.seed, "ece_bins": args.bins, "baseline": args.baseline_classifier if args.baseline else None},
+                     "seed": args.seed, "ece_bins": args.bins, "baseline": args.baseline_classifier if args.baseline else None,
+                     "reshare": args.reshare.describe() if args.reshare else None},
         "scoring": {"score": "fused", "fake_threshold": thresholds["fake"],
                     "inconclusive_band": [thresholds["real"], thresholds["fake"]],
                     "no_face_rule": NO_FACE_RULE, "no_face_midpoint": (thresholds["real"] + thresholds["fake"]) / 2.0},
@@ -338,6 +346,13 @@ def evaluate(args: argparse.Namespace, argv: Sequence[str]) -> tuple[dict, list[
         "skipped": skipped,
     }
     return report, rows
+
+
+def _reshare(spec: str) -> Reshare:
+    try:
+        return parse_reshare(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -353,6 +368,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--bins", type=int, default=10, help="equal-width bins of the ECE and the reliability diagram")
+    parser.add_argument("--reshare", type=_reshare, metavar="SPEC",
+                        help="score a re-shared copy of every file instead: scale=S (side factor), jpeg=Q (photos), crf=C (H.264 video), "
+                             "e.g. scale=0.5,jpeg=60,crf=32 (core/reshare.py)")
     parser.add_argument("--copy-to", type=Path, help="also copy the report files here (e.g. weights/eval for the Model card page)")
     args = parser.parse_args(argv)
     if args.out is None:
