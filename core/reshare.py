@@ -79,7 +79,7 @@ def reshare_video(source: Path, target: Path, how: Reshare) -> Path:
         stream.options = {"preset": "veryfast", "crf": str(how.crf)}
         for frame in src.decode(video):
             scaled = frame.reformat(width, height, "yuv420p")
-            scaled.pts = None  # numbered anew by the encoder at its own rate
+            scaled.pts, scaled.time_base = frame.pts, frame.time_base  # the source's timing (reformat drops it)
             out.mux(stream.encode(scaled))
         out.mux(stream.encode())
     return target

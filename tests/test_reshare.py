@@ -67,3 +67,17 @@ def test_evaluate_scores_the_reshared_copies_and_leaves_no_copy(tmp_path, monkey
     assert "real/clips/talk.mp4" in scored and len(scored) >= 5
     assert any(rows["plain"][p]["score"] != rows["shared"][p]["score"] for p in scored)
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_long_video_keeps_every_frame_and_its_timing(tmp_path):
+    """The encoder once refused frames without timestamps after its first few hundred."""
+    with av.open(str(tmp_path / "long.mp4"), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for i in range(330):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), i % 250, np.uint8), format="rgb24")))
+        container.mux(stream.encode())
+    out = reshare_video(tmp_path / "long.mp4", tmp_path / "copy.mp4", Reshare(crf=30))
+    with av.open(str(tmp_path / "long.mp4")) as before, av.open(str(out)) as after:
+        assert sum(1 for _ in after.decode(video=0)) == 330
+        assert abs(after.duration - before.duration) < 0.05 * before.duration
