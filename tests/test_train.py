@@ -14,7 +14,7 @@ from skimage import data
 from core.faces import FaceDetector
 from core.train import cache, validate
 from core.train import data as train_data
-from core.train.augment import colour_cast, degrade, generator_traces, glasses, inference_crop, skin_smoothing, tight_frame
+from core.train.augment import colour_cast, degrade, generator_traces, glasses, h264, inference_crop, skin_smoothing, tight_frame
 from core.train.sbi import NOISE_KINDS, PARTS, composite_blend, face_mask, renoise, self_blend, swap_blend
 
 
@@ -404,13 +404,15 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
         train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1",
-                        "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", *TINY])
+                        "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", "--codec", "1", *TINY])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
         assert (summary["rank"], summary["level"], summary["xray"]) == ((0.5, 0.1, 1.0) if branch == "blend" else (0.0, 0.0, 0.0))
         assert summary["colour"] == (None if branch == "blend" else 1.0)
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
-        assert (0.0 <= summary["smoothing_auc"] <= 1.0) if branch == "blend" else summary["smoothing_auc"] is None
+        for cue in ("smoothing_auc", "codec_auc"):
+            assert (0.0 <= summary[cue] <= 1.0) if branch == "blend" else summary[cue] is None
+        assert summary["codec"] == (1.0 if branch == "blend" else None)
         assert (out / "checkpoint.pt").exists()
     meta = export({b: tmp_path / b for b in ("blend", "synthetic")}, tmp_path / "weights", "mobilenet_v2", 64)
     assert all(b["trained"] for b in meta["branches"].values())
@@ -421,8 +423,8 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out.splitlines()
     rows = [line.split("|") for line in printed if line.startswith(("| blend", "| synthetic"))]
     assert len(rows) == 2 and all(0.0 <= float(cell) <= 1.0 for row in rows for cell in row[2:5])
-    assert all(0.0 <= float(cell) <= 1.0 for cell in rows[0][5:7])  # pairs and smoothing: blend branch only
-    assert [cell.strip() for cell in rows[1][5:7]] == ["n/a", "n/a"]
+    assert all(0.0 <= float(cell) <= 1.0 for cell in rows[0][5:8])  # pairs, smoothing and codec: blend branch only
+    assert [cell.strip() for cell in rows[1][5:8]] == ["n/a", "n/a", "n/a"]
     sizes = [line.split("|") for line in printed if " to " in line]
     assert len(sizes) == 3 and all(0.0 <= float(cell) <= 1.0 for row in sizes for cell in row[2:4])
 
@@ -459,6 +461,41 @@ def test_auc_by_blend_size_ranks_every_real_against_each_third_of_the_twins():
     rows = validate.auc_by_blend_size(validate.HeldOut(labels, logits, areas))
     assert [auc for _, _, auc in rows] == [0.0, 0.5, 1.0]
     assert rows[0][0] == 0.01 and rows[-1][1] == 0.5
+
+
+def test_h264_keeps_the_picture_and_loses_more_at_a_higher_crf(face_crop):
+    img = face_crop[0]
+    errors = []
+    for crf in (18, 40):
+        out = h264(img, crf)
+        assert out.shape == img.shape and out.dtype == np.uint8
+        np.testing.assert_array_equal(out, h264(img, crf))  # deterministic: a pair encoded alike stays alike
+        errors.append(np.abs(out.astype(int) - img.astype(int)).mean())
+    assert 0.2 < errors[0] < errors[1] < 15
+
+
+def test_codec_pairs_are_encoded_alike_and_only_when_asked(face_crop, monkeypatch):
+    crfs = []
+    monkeypatch.setattr(train_data, "h264", lambda img, crf: crfs.append(crf) or img)
+    pools = _one_face_pools(face_crop)
+    train_data.blend_batch(pools, 6, 48, np.random.default_rng(0), train_data.BlendMix(codec=1.0))
+    assert len(crfs) == 12 and crfs[0::2] == crfs[1::2] and all(26 <= c <= 40 for c in crfs)
+    crfs.clear()
+    train_data.blend_batch(pools, 6, 48, np.random.default_rng(0), train_data.BlendMix(codec=1.0), degraded=False)
+    train_data.blend_batch(pools, 6, 48, np.random.default_rng(0))
+    assert crfs == []
+
+
+def test_a_cue_auc_says_whether_a_change_alone_raises_the_score(face_crop):
+    class Brightness(torch.nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(1, 2, 3))
+
+    cfg = validate.BranchConfig("val", "mobilenet_v2", "", 48)
+    pools = _one_face_pools(face_crop)
+    brighter = validate.cue_auc(Brightness(), pools, cfg, lambda img, seed: np.clip(img.astype(int) + 30, 0, 255).astype(np.uint8), 1, 8)
+    unchanged = validate.cue_auc(Brightness(), pools, cfg, lambda img, seed: img, 1, 8)
+    assert (brighter, unchanged) == (1.0, 0.5)
 
 
 def test_pair_loss_ranks_each_twin_above_its_own_real_and_levels_reals():

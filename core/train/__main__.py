@@ -25,7 +25,7 @@ from core.train import cache as crop_cache
 from core.train.data import BlendMix, blend_batch, load_pools, synthetic_batch
 from core.train.export import export
 from core.train.sbi import NOISE_KINDS
-from core.train.validate import held_out_auc, smoothing_auc
+from core.train.validate import CUES, cue_auc, held_out_auc
 from core.train.xray import XrayNet, xray_loss
 
 BRANCHES = ("blend", "synthetic")
@@ -144,7 +144,8 @@ def train(args: argparse.Namespace) -> None:
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
                "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "lr": args.lr, "seed": args.seed,
                "held_out_auc": aucs[0], "held_out_auc_undegraded": aucs[1],
-               "smoothing_auc": smoothing_auc(net, val_pools, val_cfg, args.val_batches, args.batch) if args.branch == "blend" else None,
+               **{f"{cue}_auc": cue_auc(net, val_pools, val_cfg, change, args.val_batches, args.batch) if args.branch == "blend" else None
+                  for cue, change in CUES.items()},
                "colour": args.colour if args.branch == "synthetic" else None}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"blend: which noise histories --noisy draws from (default: {','.join(NOISE_KINDS)})")
     parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--beauty", type=float, default=0.0, help="blend: share of pairs skin-smoothed alike (a phone beauty filter)")
+    parser.add_argument("--codec", type=float, default=0.0, help="blend: share of pairs encoded alike as H.264 video at CRF 26-40")
     parser.add_argument("--clean", type=float, default=0.0, help="blend: share of pairs left undegraded (fine seams visible)")
     parser.add_argument("--tight", type=float, default=0.0, help="blend: share of pairs framed as a photo cut close around the face")
     parser.add_argument("--rank", type=float, default=0.0, help="blend: weight of a hinge ranking each twin above its own real")

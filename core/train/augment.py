@@ -1,12 +1,15 @@
 """Augmentations applied identically to a real face and its pseudo-fake twin, so quality is never the cue."""
 from __future__ import annotations
 
+from fractions import Fraction
+
+import av
 import cv2
 import numpy as np
 
 from core.faces import CROP_MARGIN
 
-__all__ = ["degrade", "inference_crop", "tight_frame", "glasses", "skin_smoothing", "generator_traces", "colour_cast"]
+__all__ = ["degrade", "h264", "CODEC_CRF", "inference_crop", "tight_frame", "glasses", "skin_smoothing", "generator_traces", "colour_cast"]
 
 
 def degrade(img: np.ndarray, seed: int) -> np.ndarray:
@@ -30,6 +33,25 @@ def degrade(img: np.ndarray, seed: int) -> np.ndarray:
     if rng.random() < 0.65:
         out = _jpeg(out, int(rng.integers(30, 101)))
     return out
+
+
+CODEC_CRF = (26, 40)  # H.264 CRFs of re-shared video: platforms and messengers sit around 28-35
+
+
+def h264(img: np.ndarray, crf: int) -> np.ndarray:
+    """`img` (even sides) encoded as one H.264 intra frame by libx264 at `crf` and decoded again: the
+    integer transform, deblocking and intra prediction of real re-encoded video, which `degrade`'s
+    JPEG blocking only approximates."""
+    height, width = img.shape[:2]
+    encoder = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.time_base = Fraction(1, 25)
+    encoder.options = {"crf": str(crf), "preset": "veryfast", "tune": "zerolatency"}
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+    frame.pts = 0
+    decoder = av.CodecContext.create("h264", "r")
+    decoded = [f for packet in [*encoder.encode(frame), *encoder.encode(None)] for f in decoder.decode(packet)]
+    return decoded[-1].to_ndarray(format="rgb24") if decoded else img
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Held-out AUC of a branch on the crop cache's held-out groups, degraded as in training and not;
 for the blend branch also how often a twin outscores its own real face (so whether the pooled AUC
-loses to missed blends or to the spread of real faces' scores) and whether skin smoothing alone
-reads as a manipulation, and the AUC by how much of the crop a blend covers (small part-wise blends
+loses to missed blends or to the spread of real faces' scores) and whether skin smoothing or H.264
+re-encoding alone reads as a manipulation, and the AUC by how much of the crop a blend covers (small part-wise blends
 are the hard ones); for both, the undegraded AUC with every image rendered grey (how much a branch
 leans on colour).
 
@@ -11,6 +11,7 @@ leans on colour).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +21,10 @@ import torch
 
 from core.metrics import roc_auc
 from core.model import BranchConfig, load_detector, to_tensor
-from core.train.augment import skin_smoothing
+from core.train.augment import h264, skin_smoothing
 from core.train.data import Pool, blend_batch, draw_reals, finish_crop, load_pools, synthetic_batch
 
-__all__ = ["HeldOut", "held_out_auc", "held_out_scores", "smoothing_auc", "auc_by_blend_size"]
+__all__ = ["HeldOut", "held_out_auc", "held_out_scores", "cue_auc", "CUES", "auc_by_blend_size"]
 
 VAL_SEED = 1234  # fixed, so runs and shipped weights are compared on the same samples
 
@@ -71,14 +72,23 @@ def auc_by_blend_size(held: HeldOut, parts: int = 3) -> list[tuple[float, float,
     return rows
 
 
-def smoothing_auc(net: torch.nn.Module, pools: dict[str, Pool], cfg: BranchConfig, batches: int = 20, batch: int = 32) -> float:
-    """AUC of held-out real faces skin-smoothed (`skin_smoothing`) against the same faces as they are:
-    0.5 means smoothing is no cue, 1.0 that every smoothed real face scores above its original."""
+# What must not read as a manipulation, each a change of a whole real face: a phone's beauty filter,
+# and re-encoding as video at a CRF that platforms use.
+CUES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+    "smoothing": skin_smoothing,
+    "codec": lambda img, seed: h264(img, 35),
+}
+
+
+def cue_auc(net: torch.nn.Module, pools: dict[str, Pool], cfg: BranchConfig, change: Callable[[np.ndarray, int], np.ndarray],
+            batches: int = 20, batch: int = 32) -> float:
+    """AUC of held-out real faces changed by `change(img, seed)` (one of CUES) against the same faces
+    as they are: 0.5 means the change is no cue, 1.0 that every changed face scores above its original."""
     rng = np.random.default_rng(VAL_SEED)
     images = []
     for pool, i in draw_reals(pools, batches * batch // 2, rng):
         seed = int(rng.integers(1 << 31))
-        images += [finish_crop(img, cfg.input_size, seed, degraded=False) for img in (pool.crops[i], skin_smoothing(pool.crops[i], seed))]
+        images += [finish_crop(img, cfg.input_size, seed, degraded=False) for img in (pool.crops[i], change(pool.crops[i], seed))]
     labels = np.tile([0.0, 1.0], len(images) // 2)
     return roc_auc(labels, _scores(net, images, cfg, batch))
 
@@ -106,19 +116,20 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(2)
     detector = load_detector(args.weights)
     _, val_pools = load_pools(args.cache, seed=args.seed)
-    print("| branch | held-out AUC, degraded | undegraded | undegraded, all grey | twin above its own real, undegraded | skin smoothing as a cue (AUC, 0.5 = none) |")
-    print("|---|---|---|---|---|---|")
+    print("| branch | held-out AUC, degraded | undegraded | undegraded, all grey | twin above its own real, undegraded "
+          "| skin smoothing as a cue (AUC, 0.5 = none) | H.264 at CRF 35 as a cue |")
+    print("|---|---|---|---|---|---|---|")
     blend_sizes = []
     for name, net in detector.branches.items():
         cfg = detector.configs[name]
         degraded, clean, grey = (held_out_scores(net, val_pools, name, cfg, args.batches, degraded=d, grey=g) for d, g in ((True, False), (False, False), (False, True)))
-        paired = smoothing = "n/a"
+        paired, cues = "n/a", ["n/a"] * len(CUES)
         if name == "blend":
             paired = f"{np.mean(clean.logits[1::2] > clean.logits[0::2]):.3f}"
-            smoothing = f"{smoothing_auc(net, val_pools, cfg, args.batches):.3f}"
+            cues = [f"{cue_auc(net, val_pools, cfg, change, args.batches):.3f}" for change in CUES.values()]
             blend_sizes = list(zip(auc_by_blend_size(degraded), auc_by_blend_size(clean)))
         aucs = (roc_auc(held.labels, held.logits) for held in (degraded, clean, grey))
-        print(f"| {name} |", " | ".join(f"{auc:.3f}" for auc in aucs), f"| {paired} | {smoothing} |")
+        print(f"| {name} |", " | ".join([*(f"{auc:.3f}" for auc in aucs), paired, *cues]), "|")
     if blend_sizes:
         _print_blend_sizes(blend_sizes)
 
