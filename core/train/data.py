@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.train.augment import CODEC_CRF, colour_cast, degrade, h264, generator_traces, glasses, inference_crop, skin_smoothing, tight_frame
+from core.train.augment import CODEC_CRF, colour_cast, degrade, generator_traces, glasses, h264, inference_crop, skin_smoothing, tight_frame
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import NOISE_KINDS, composite_blend, renoise, self_blend, swap_blend
 
@@ -70,8 +70,8 @@ def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degra
 class BlendMix:
     """What a blend batch mixes in, each a share: of twins blended from another face (`swaps`, Face
     X-ray style) or from parts of several (`composites`), masked along the 68-point outline where
-    the cache has it (`dense`), pasted from a sharpened, never down-scaled
-    source (`crisp`) or given another noise history inside the blend (`noisy`, of `noise_kinds`); of pairs wearing the
+    the cache has it (`dense`), pasted from a sharpened, never down-scaled source (`crisp`) or
+    given another noise history inside the blend (`noisy`, of `noise_kinds`); of pairs wearing the
     same drawn glasses, framed close around the face (`tight`), skin-smoothed alike (`beauty`),
     left undegraded (`clean`) or encoded alike as H.264 video at a high CRF (`codec`)."""
     swaps: float = 0.0
