@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from itertools import zip_longest
@@ -161,23 +162,26 @@ def _run_baseline(row: ItemRow, entry: Entry, baseline: BaselineEngine, data: by
     row.baseline = None if score is None else round(score, 4)
 
 
+def _inputs(entry: Entry, reshare: Reshare | None, tmp: str | None) -> tuple[bytes | None, Path]:
+    """(image bytes, video path) to analyze: the file's own, or its re-shared copy (a video's in `tmp`)."""
+    if entry.kind == "image":
+        data = entry.path.read_bytes()
+        return (reshare_image(data, reshare) if reshare else data), entry.path
+    return None, reshare_video(entry.path, Path(tmp) / "reshared.mp4", reshare) if reshare else entry.path
+
+
 def evaluate_entry(engine: Engine, entry: Entry, frames: int, baseline: BaselineEngine | None = None,
                    reshare: Reshare | None = None) -> ItemRow:
     """Analyze one file as the app does (or its `reshare`d copy, made in a temporary folder). Any
     failure is recorded in `row.error`, never raised: a batch run over thousands of files must go
     on past one corrupt file."""
     row = ItemRow(entry.rel, entry.label, entry.group, entry.kind)
-    with tempfile.TemporaryDirectory(prefix="fdet-reshare-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="fdet-reshare-") if reshare else nullcontext() as tmp:
         start = time.perf_counter()
-        data, video = None, entry.path
         try:
-            if entry.kind == "image":
-                data = entry.path.read_bytes()
-                data = reshare_image(data, reshare) if reshare else data
-                result = analyze_image_bytes(engine, data)
-            else:
-                video = reshare_video(entry.path, Path(tmp) / "reshared.mp4", reshare) if reshare else entry.path
-                result = analyze_video(engine, video, frames)
+            data, video = _inputs(entry, reshare, tmp)
+            start = time.perf_counter()  # `seconds` times the app's pipeline, not the making of a copy
+            result = analyze_image_bytes(engine, data) if entry.kind == "image" else analyze_video(engine, video, frames)
         except Exception as exc:  # MediaError carries a user-worded reason; anything else is named by its type
             row.error = f"{type(exc).__name__}: {exc}"
             return row
