@@ -1,9 +1,9 @@
 """Held-out AUC of a branch on the crop cache's held-out groups, degraded as in training and not;
 for the blend branch also how often a twin outscores its own real face (so whether the pooled AUC
 loses to missed blends or to the spread of real faces' scores) and whether skin smoothing or H.264
-re-encoding alone reads as a manipulation, and the AUC by how much of the crop a blend covers (small part-wise blends
-are the hard ones); for both, the undegraded AUC with every image rendered grey (how much a branch
-leans on colour).
+re-encoding alone reads as a manipulation, and the AUC by how much of the crop a blend covers
+(small part-wise blends are the hard ones); for both, the undegraded AUC with every image rendered
+grey (how much a branch leans on colour).
 
 `python -m core.train.validate --cache ../cache --weights weights` measures the shipped branches
 (the `held_out_auc` of `detector.json` is the degraded figure of the training run).
