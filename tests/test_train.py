@@ -410,7 +410,7 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
         assert (summary["rank"], summary["level"], summary["xray"]) == ((0.5, 0.1, 1.0) if branch == "blend" else (0.0, 0.0, 0.0))
         assert summary["colour"] == (None if branch == "blend" else 1.0)
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
-        for cue in ("smoothing_auc", "codec_auc"):
+        for cue in ("smoothing_auc", "codec_auc", "reshare_auc"):
             assert (0.0 <= summary[cue] <= 1.0) if branch == "blend" else summary[cue] is None
         assert summary["codec"] == (1.0 if branch == "blend" else None)
         assert (out / "checkpoint.pt").exists()
@@ -423,8 +423,8 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out.splitlines()
     rows = [line.split("|") for line in printed if line.startswith(("| blend", "| synthetic"))]
     assert len(rows) == 2 and all(0.0 <= float(cell) <= 1.0 for row in rows for cell in row[2:5])
-    assert all(0.0 <= float(cell) <= 1.0 for cell in rows[0][5:8])  # pairs, smoothing and codec: blend branch only
-    assert [cell.strip() for cell in rows[1][5:8]] == ["n/a", "n/a", "n/a"]
+    assert all(0.0 <= float(cell) <= 1.0 for cell in rows[0][5:9])  # pairs, smoothing, codec, reshare: blend branch only
+    assert [cell.strip() for cell in rows[1][5:9]] == ["n/a"] * 4
     sizes = [line.split("|") for line in printed if " to " in line]
     assert len(sizes) == 3 and all(0.0 <= float(cell) <= 1.0 for row in sizes for cell in row[2:4])
 
@@ -472,14 +472,22 @@ def test_h264_keeps_the_picture_and_loses_more_at_a_higher_crf(face_crop):
         np.testing.assert_array_equal(out, h264(img, crf))  # deterministic: a pair encoded alike stays alike
         errors.append(np.abs(out.astype(int) - img.astype(int)).mean())
     assert 0.2 < errors[0] < errors[1] < 15
+    small = h264(img, 18, scale=0.5)  # encoded at half size, enlarged back: same shape, detail lost
+    assert small.shape == img.shape and np.abs(small.astype(int) - img.astype(int)).mean() > errors[0]
 
 
 def test_codec_pairs_are_encoded_alike_and_only_when_asked(face_crop, monkeypatch):
     crfs = []
-    monkeypatch.setattr(train_data, "h264", lambda img, crf: crfs.append(crf) or img)
+    scales = []
+    monkeypatch.setattr(train_data, "h264", lambda img, crf, scale: crfs.append(crf) or scales.append(scale) or img)
     pools = _one_face_pools(face_crop)
     train_data.blend_batch(pools, 6, 48, np.random.default_rng(0), train_data.BlendMix(codec=1.0))
     assert len(crfs) == 12 and crfs[0::2] == crfs[1::2] and all(26 <= c <= 40 for c in crfs)
+    assert scales == [1.0] * 12  # full size unless --codec-scale asks for smaller
+    crfs.clear(), scales.clear()
+    train_data.blend_batch(pools, 6, 48, np.random.default_rng(0), train_data.BlendMix(codec=1.0, codec_scale=0.4))
+    assert scales[0::2] == scales[1::2] and all(0.4 <= s <= 1.0 for s in scales) and len(set(scales)) > 1
+    scales.clear()
     crfs.clear()
     train_data.blend_batch(pools, 6, 48, np.random.default_rng(0), train_data.BlendMix(codec=1.0), degraded=False)
     train_data.blend_batch(pools, 6, 48, np.random.default_rng(0))

@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--beauty", type=float, default=0.0, help="blend: share of pairs skin-smoothed alike (a phone beauty filter)")
     parser.add_argument("--codec", type=float, default=0.0, help="blend: share of pairs encoded alike as H.264 video at CRF 26-40")
+    parser.add_argument("--codec-scale", type=float, default=1.0,
+                        help="blend: with --codec, the smallest size a pair is encoded at, as a share of the crop (a re-shared face is encoded small)")
     parser.add_argument("--clean", type=float, default=0.0, help="blend: share of pairs left undegraded (fine seams visible)")
     parser.add_argument("--tight", type=float, default=0.0, help="blend: share of pairs framed as a photo cut close around the face")
     parser.add_argument("--rank", type=float, default=0.0, help="blend: weight of a hinge ranking each twin above its own real")

@@ -38,11 +38,16 @@ def degrade(img: np.ndarray, seed: int) -> np.ndarray:
 CODEC_CRF = (26, 40)  # H.264 CRFs of re-shared video: platforms and messengers sit around 28-35
 
 
-def h264(img: np.ndarray, crf: int) -> np.ndarray:
+def h264(img: np.ndarray, crf: int, scale: float = 1.0) -> np.ndarray:
     """`img` (even sides) encoded as one H.264 intra frame by libx264 at `crf` and decoded again: the
     integer transform, deblocking and intra prediction of real re-encoded video, which `degrade`'s
-    JPEG blocking only approximates."""
+    JPEG blocking only approximates. With `scale` below 1 it is encoded at that share of its size and
+    enlarged back, as a re-shared clip's face is: encoded small by the platform, enlarged by the crop."""
     height, width = img.shape[:2]
+    if scale < 1.0:
+        small = [max(32, 2 * round(side * scale / 2)) for side in (width, height)]
+        coded = h264(cv2.resize(img, small, interpolation=cv2.INTER_AREA), crf)
+        return cv2.resize(coded, (width, height), interpolation=cv2.INTER_LINEAR)
     encoder = av.CodecContext.create("libx264", "w")
     encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
     encoder.time_base = Fraction(1, 25)

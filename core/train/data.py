@@ -53,14 +53,15 @@ def load_pools(cache: Path, held_out: float = 0.08, seed: int = 0) -> tuple[dict
     return train, val
 
 
-def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degraded: bool = True, codec: bool = False) -> np.ndarray:
-    """Degradation (unless not `degraded`), then with `codec` an H.264 encoding at a CRF drawn by the
-    seed, framing (share `tight` cut close around the face) and inference crop; the same seed gives
-    a pair the same of each."""
+def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degraded: bool = True, codec: float = 0.0) -> np.ndarray:
+    """Degradation (unless not `degraded`), then with `codec` > 0 an H.264 encoding at a CRF and a
+    size between `codec` and 1 of the crop's drawn by the seed, framing (share `tight` cut close
+    around the face) and inference crop; the same seed gives a pair the same of each."""
     rng = np.random.default_rng(seed)
     out = degrade(img, seed) if degraded else img
     if codec:
-        out = h264(out, CODEC_CRF[0] + seed % (CODEC_CRF[1] - CODEC_CRF[0] + 1))
+        crfs = CODEC_CRF[1] - CODEC_CRF[0] + 1
+        out = h264(out, CODEC_CRF[0] + seed % crfs, codec + (1.0 - codec) * (seed // crfs % 101) / 100)
     if tight and rng.random() < tight:
         out = tight_frame(out, CACHE_MARGIN, rng)
     return inference_crop(out, CACHE_MARGIN, size, rng, flip=bool(seed % 2))
@@ -73,7 +74,8 @@ class BlendMix:
     the cache has it (`dense`), pasted from a sharpened, never down-scaled source (`crisp`) or
     given another noise history inside the blend (`noisy`, of `noise_kinds`); of pairs wearing the
     same drawn glasses, framed close around the face (`tight`), skin-smoothed alike (`beauty`),
-    left undegraded (`clean`) or encoded alike as H.264 video at a high CRF (`codec`)."""
+    left undegraded (`clean`) or encoded alike as H.264 video at a high CRF (`codec`), at a size down to
+    `codec_scale` of the crop's."""
     swaps: float = 0.0
     composites: float = 0.0
     crisp: float = 0.0
@@ -84,6 +86,7 @@ class BlendMix:
     beauty: float = 0.0
     clean: float = 0.0
     codec: float = 0.0
+    codec_scale: float = 1.0
     noise_kinds: tuple[str, ...] = NOISE_KINDS
 
 
@@ -130,7 +133,7 @@ def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Ge
         if mix.beauty and rng.random() < mix.beauty:
             real, fake = (skin_smoothing(img, seed) for img in (real, fake))
         pair_degraded = degraded and not (mix.clean and rng.random() < mix.clean)
-        codec = degraded and bool(mix.codec) and rng.random() < mix.codec  # no draw when off, as above
+        codec = mix.codec_scale if degraded and mix.codec and rng.random() < mix.codec else 0.0  # no draw when off, as above
         images += [finish_crop(img, size, seed, mix.tight, pair_degraded, codec) for img in (real, fake)]
         masks += [np.zeros((size, size), np.float32), finish_crop(mask, size, seed, mix.tight, degraded=False)]
         labels += [0.0, 1.0]

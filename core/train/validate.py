@@ -73,10 +73,12 @@ def auc_by_blend_size(held: HeldOut, parts: int = 3) -> list[tuple[float, float,
 
 
 # What must not read as a manipulation, each a change of a whole real face: a phone's beauty filter,
-# and re-encoding as video at a CRF that platforms use.
+# and re-encoding as video at a CRF that platforms use, at full size and at half size, enlarged again as a crop
+# of a re-shared clip is.
 CUES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "smoothing": skin_smoothing,
     "codec": lambda img, seed: h264(img, 35),
+    "reshare": lambda img, seed: h264(img, 35, scale=0.5),
 }
 
 
@@ -117,8 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     detector = load_detector(args.weights)
     _, val_pools = load_pools(args.cache, seed=args.seed)
     print("| branch | held-out AUC, degraded | undegraded | undegraded, all grey | twin above its own real, undegraded "
-          "| skin smoothing as a cue (AUC, 0.5 = none) | H.264 at CRF 35 as a cue |")
-    print("|---|---|---|---|---|---|---|")
+          "| skin smoothing as a cue (AUC, 0.5 = none) | H.264 at CRF 35 as a cue | the same at half size as a cue |")
+    print("|---|---|---|---|---|---|---|---|")
     blend_sizes = []
     for name, net in detector.branches.items():
         cfg = detector.configs[name]
