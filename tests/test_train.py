@@ -12,7 +12,7 @@ import torch
 from skimage import data
 
 from core.faces import FaceDetector
-from core.train import cache, validate
+from core.train import cache, soup, validate
 from core.train import data as train_data
 from core.train.augment import colour_cast, degrade, generator_traces, glasses, h264, inference_crop, skin_smoothing, tight_frame
 from core.train.sbi import NOISE_KINDS, PARTS, composite_blend, face_mask, renoise, self_blend, swap_blend
@@ -427,6 +427,42 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     assert [cell.strip() for cell in rows[1][5:9]] == ["n/a"] * 4
     sizes = [line.split("|") for line in printed if " to " in line]
     assert len(sizes) == 3 and all(0.0 <= float(cell) <= 1.0 for row in sizes for cell in row[2:4])
+
+
+def test_a_soup_averages_floating_weights_and_keeps_counters():
+    states = [{"w": torch.tensor([1.0, 2.0]), "h": torch.tensor([0.5], dtype=torch.float16), "n": torch.tensor(7)},
+              {"w": torch.tensor([3.0, 6.0]), "h": torch.tensor([1.5], dtype=torch.float16), "n": torch.tensor(9)}]
+    out = soup.average(states)
+    assert out["w"].tolist() == [2.0, 4.0] and out["h"].tolist() == [1.0] and out["n"].item() == 7
+
+
+def test_a_soup_of_two_runs_is_a_run_that_export_ships(tmp_path, monkeypatch, capsys):
+    from core.train import __main__ as train_cli
+    from core.train.export import export
+
+    cache.build(_tiny_data(tmp_path / "data", monkeypatch), tmp_path / "cache", workers=1)
+    runs = [tmp_path / f"seed{seed}" for seed in (0, 1)]
+    for seed, out in enumerate(runs):
+        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", "blend", "--out", str(out), "--steps", "1", "--size", "64",
+                        "--seed", str(seed), *TINY])
+    soup.main([*(x for run in runs for x in ("--run", str(run))), "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "soup"),
+               "--val-batches", "1", "--threads", "1"])
+    summary = json.loads((tmp_path / "soup" / "summary.json").read_text())
+    assert summary["soup"] == [str(run) for run in runs] and [s["seed"] for s in summary["ingredients"]] == [0, 1]
+    assert all(0.0 <= summary[key] <= 1.0 for key in ("held_out_auc", "codec_auc", "reshare_auc"))
+    states = [torch.load(run / "final.pt", weights_only=True) for run in (*runs, tmp_path / "soup")]
+    key = "head.1.weight"
+    torch.testing.assert_close(states[2][key], (states[0][key] + states[1][key]) / 2)
+    export({"blend": tmp_path / "soup", "synthetic": runs[0]}, tmp_path / "weights", "mobilenet_v2", 64)
+    assert json.loads((tmp_path / "weights" / "detector.json").read_text())["training"]["blend"]["soup"] == summary["soup"]
+
+
+def test_a_soup_refuses_runs_of_other_starts(tmp_path):
+    for name, init in (("a", "x/final.pt"), ("b", "y/final.pt")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"branch": "blend", "backbone": "mobilenet_v2", "input_size": 64, "init": init}))
+    with pytest.raises(SystemExit):
+        soup.main(["--run", str(tmp_path / "a"), "--run", str(tmp_path / "b"), "--cache", str(tmp_path), "--out", str(tmp_path / "s")])
 
 
 @pytest.mark.parametrize("branch", ["blend", "synthetic"])

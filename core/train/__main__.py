@@ -25,7 +25,7 @@ from core.train import cache as crop_cache
 from core.train.data import BlendMix, blend_batch, load_pools, synthetic_batch
 from core.train.export import export
 from core.train.sbi import NOISE_KINDS
-from core.train.validate import CUES, cue_auc, held_out_auc
+from core.train.validate import held_out_figures
 from core.train.xray import XrayNet, xray_loss
 
 BRANCHES = ("blend", "synthetic")
@@ -138,14 +138,11 @@ def train(args: argparse.Namespace) -> None:
             _checkpoint(ckpt, model, opt, sched, step, rng)
     bar.close()
     val_cfg = BranchConfig("val", args.backbone, "", args.size)
-    aucs = [held_out_auc(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch, degraded) for degraded in (True, False)]
     torch.save(net.state_dict(), args.out / "final.pt")
     mix = asdict(_blend_mix(args)) if args.branch == "blend" else dict.fromkeys(f.name for f in fields(BlendMix))
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
                "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "lr": args.lr, "seed": args.seed,
-               "held_out_auc": aucs[0], "held_out_auc_undegraded": aucs[1],
-               **{f"{cue}_auc": cue_auc(net, val_pools, val_cfg, change, args.val_batches, args.batch) if args.branch == "blend" else None
-                  for cue, change in CUES.items()},
+               **held_out_figures(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch),
                "colour": args.colour if args.branch == "synthetic" else None}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))

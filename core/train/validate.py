@@ -24,7 +24,7 @@ from core.model import BranchConfig, load_detector, to_tensor
 from core.train.augment import h264, skin_smoothing
 from core.train.data import Pool, blend_batch, draw_reals, finish_crop, load_pools, synthetic_batch
 
-__all__ = ["HeldOut", "held_out_auc", "held_out_scores", "cue_auc", "CUES", "auc_by_blend_size"]
+__all__ = ["HeldOut", "held_out_auc", "held_out_scores", "held_out_figures", "cue_auc", "CUES", "auc_by_blend_size"]
 
 VAL_SEED = 1234  # fixed, so runs and shipped weights are compared on the same samples
 
@@ -58,6 +58,15 @@ def held_out_scores(net: torch.nn.Module, pools: dict[str, Pool], branch: str, c
         images += [_grey(img) for img in drawn] if grey else drawn
         labels.append(y)
     return HeldOut(np.concatenate(labels), _scores(net, images, cfg, batch), np.concatenate(areas))
+
+
+def held_out_figures(net: torch.nn.Module, pools: dict[str, Pool], branch: str, cfg: BranchConfig, batches: int = 20,
+                     batch: int = 32) -> dict[str, float | None]:
+    """What a run's summary records: held-out AUC degraded and undegraded, and for the blend branch
+    each of CUES as a cue (None for the synthetic branch)."""
+    aucs = [held_out_auc(net, pools, branch, cfg, batches, batch, degraded) for degraded in (True, False)]
+    cues = {f"{cue}_auc": cue_auc(net, pools, cfg, change, batches, batch) if branch == "blend" else None for cue, change in CUES.items()}
+    return {"held_out_auc": aucs[0], "held_out_auc_undegraded": aucs[1], **cues}
 
 
 def auc_by_blend_size(held: HeldOut, parts: int = 3) -> list[tuple[float, float, float]]:
