@@ -34,7 +34,7 @@ RESIDUAL_WEIGHT = ".residual.weight"  # a ResidualStem's own convolution (core.m
 # The shipped detector's stages, in order; `init` names an earlier stage to continue from. The blend
 # branch grew in stages, each a measured gain on dev (weights/MODEL_CARD.md, also for what was tried
 # and not adopted: 224 px, --glasses, --tight, --composites, --beauty, --clean, --rank/--level, --xray,
-# --crisp, --noise-kinds subsets, --noisy 0.8, a fifth --noisy stage, --dense, --codec, the efficientnet_lite0 and
+# --crisp, --noise-kinds subsets, --noisy 0.8, a fifth --noisy stage, --dense, --codec, --codec-scale, the efficientnet_lite0 and
 # mobilenet_v2_residual backbones; for the synthetic branch, --colour).
 RECIPE = (
     ("blend1", {"branch": "blend", "steps": 2400, "lr": 3e-4, "swaps": 0.0, "size": 160}),
