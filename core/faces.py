@@ -15,6 +15,7 @@ YUNET_PATH = Path(__file__).resolve().parent.parent / "weights" / "yunet" / "fac
 YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
 DETECT_MAX_SIDE = 640  # YuNet input is resized so its longest side is at most this
 MIN_FACE_PX = 40  # faces with a shorter box side are boxed but not scored
+MIN_DETECT_SIDE = 32  # YuNet's coarsest stride: on a thinner input it can return the previous image's boxes
 CROP_MARGIN = 1.3  # crop side = margin * longest box side: whole head plus some background
 
 
@@ -70,6 +71,8 @@ class FaceDetector:
 
     def _detect_once(self, rgb: np.ndarray) -> list[Face]:
         small, scale = self._shrunk(rgb)
+        if min(small.shape[:2]) < MIN_DETECT_SIDE:
+            return []
         bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
         with self._lock:
             self._net.setInputSize((bgr.shape[1], bgr.shape[0]))
