@@ -15,7 +15,9 @@ YUNET_PATH = Path(__file__).resolve().parent.parent / "weights" / "yunet" / "fac
 YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
 DETECT_MAX_SIDE = 640  # YuNet input is resized so its longest side is at most this
 MIN_FACE_PX = 40  # faces with a shorter box side are boxed but not scored
-MIN_DETECT_SIDE = 32  # YuNet's coarsest stride: on a thinner input it can return the previous image's boxes
+# Two cells of YuNet's coarsest stride (32): thinner inputs have returned the previous image's box
+# (seen at 1 and 32 px); the padded retry in `detect` still finds faces in small images.
+MIN_DETECT_SIDE = 64
 CROP_MARGIN = 1.3  # crop side = margin * longest box side: whole head plus some background
 
 
