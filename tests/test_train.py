@@ -397,10 +397,11 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     from core.train.export import export
     from core.model import load_detector
 
-    cache.build(_tiny_data(tmp_path / "data", monkeypatch), tmp_path / "cache", workers=1)
+    cache.build(_tiny_data(tmp_path / "data", monkeypatch), tmp_path / "cache", workers=1, size=96)
     with np.load(tmp_path / "cache" / "utkface.npz") as z:
-        assert z["crops"].shape == (3, cache.CACHE_SIZE, cache.CACHE_SIZE, 3)
+        assert z["crops"].shape == (3, 96, 96, 3)
         assert z["landmarks"].shape == (3, 5, 2)
+        assert (z["landmarks"] > 0).all() and (z["landmarks"] < 96).all()  # in the crop's own pixels
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
         train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1",
