@@ -93,7 +93,7 @@ def glasses(img: np.ndarray, landmarks: np.ndarray, seed: int) -> np.ndarray:
     """Spectacles drawn around both eyes (frames, bridge, temples, sometimes tinted lenses): drawn
     identically on a real face and its twin, so frame edges around the eyes, which look like the
     boundary of an eye blend, are never the cue. Tried on dev's one real-video false positive (a man
-    with glasses): it stayed high, so this is an option, not in the recipe (weights/MODEL_CARD.md)."""
+    with glasses): it stayed high, so this is an option, not in the recipe (docs/training-log.md)."""
     rng = np.random.default_rng(seed)
     out = img.copy()
     right, left = landmarks[0].astype(np.float64), landmarks[1].astype(np.float64)

@@ -4,7 +4,7 @@ Besides real / fake, the network must draw where a face was blended: the blendin
 `4 M (1 - M)` of the twin's blend mask M, all zero for a real face. A model that has to point at a
 seam should not call a face fake for how it looks overall (smooth, soft, shallow focus), which is
 how the plain classifier loses real faces to the fake side; measured, it did not change that
-(weights/MODEL_CARD.md). A small decoder reads the backbone's stride-8 and stride-16 feature maps;
+(docs/training-log.md). A small decoder reads the backbone's stride-8 and stride-16 feature maps;
 it is dropped at export, so inference is unchanged.
 """
 from __future__ import annotations
