@@ -22,7 +22,7 @@ from core.model import SCORE_BATCH, WEIGHTS_DIR, Detector, load_detector
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
     "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "branch_scores_of", "decide",
-    "DEFAULT_VIDEO_FRAMES", "file_digest", "assign_tracks", "THREADS_ENV", "torch_threads",
+    "DEFAULT_VIDEO_FRAMES", "file_digest", "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
 ]
 
 DEFAULT_VIDEO_FRAMES = 32
@@ -94,6 +94,17 @@ class Verdict:
     confidence: float | None  # calibrated probability of the stated label
     family: str | None  # which branch drove the score: "blend" or "synthetic"
     reason: str
+
+
+def confidence_text(probability: float) -> str:
+    """A calibrated probability as a percentage, never "100%" or "0%": a calibration fitted on a few
+    hundred dev files cannot back certainty, and a saturated score on unfamiliar media (a 1984 film
+    scan that the synthetic branch calls generated at 0.998) must not read as proof."""
+    if probability > 0.99:
+        return "over 99%"
+    if probability < 0.01:
+        return "under 1%"
+    return f"{probability:.0%}"
 
 
 @dataclass

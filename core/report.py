@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from core import __version__, charts
+from core.analyze import confidence_text
 from core.cases import AuditEntry, Batch, Case
 from core.casework import stored_result
 from core.forensics.html import forensics_html
@@ -263,7 +264,7 @@ def _verdict_html(case: Case) -> str:
     verdict = case.result.get("verdict", {})
     lines = [f"<strong style='font-size:1.4em'>{_e(case.verdict)}</strong>"]
     if case.confidence is not None:
-        lines.append(f"{case.confidence:.0%} calibrated confidence in this label")
+        lines.append(f"{confidence_text(case.confidence)} calibrated confidence in this label")
     if case.score is not None:
         lines.append(f"manipulation score {case.score:.3f} (calibrated probability, fused over branches)")
     lines.append(_e(verdict.get("reason")))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.analyze import (FaceResult, FrameResult, aggregate_frames, analyze_image, analyze_image_bytes, analyze_video,
-                          branch_scores_of, decide)
+                          branch_scores_of, confidence_text, decide)
 from core.explain import gradcam, overlay
 from core.model import BranchConfig, Detector, create_branch, to_tensor
 
@@ -172,3 +172,10 @@ def test_gradcam_on_every_shipped_branch(engine, crops):
         assert heat.shape == crops[0].shape[:2] and heat.min() >= 0.0
         # a real map: normalized to its peak and not flat (an all-zero map would also stay in [0, 1])
         assert heat.max() == pytest.approx(1.0) and heat.std() > 0.05 and (heat > 0.5).mean() < 0.5
+
+
+@pytest.mark.parametrize("probability, text", [
+    (0.998, "over 99%"), (0.991, "over 99%"), (0.99, "99%"), (0.5, "50%"), (0.01, "1%"), (0.004, "under 1%"), (0.0, "under 1%"),
+])
+def test_confidence_is_never_shown_as_certainty(probability, text):
+    assert confidence_text(probability) == text

@@ -122,6 +122,8 @@ def render_verdict(label: str, score: float | None, confidence: float | None) ->
 @pytest.mark.parametrize("label, score, confidence, element, words", [
     ("FAKE", 0.9, 0.9, "error", "90%** calibrated confidence"),
     ("REAL", 0.1, 0.9, "success", "90%** calibrated confidence"),
+    ("FAKE", 0.998, 0.998, "error", "**over 99%** calibrated confidence"),  # never "100%": calibration cannot back certainty
+    ("REAL", 0.004, 0.996, "success", "**over 99%** calibrated confidence"),
     ("INCONCLUSIVE", 0.55, 0.55, "warning", "Leans FAKE at **55%"),
     ("NO FACE", None, None, "info", "NO FACE"),
 ])

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts
-from core.analyze import AnalysisResult, Engine, FrameResult
+from core.analyze import AnalysisResult, Engine, FrameResult, confidence_text
 from core.explain import gradcam, overlay
 from core.faces import MIN_FACE_PX
 from core.ui.analysis import GRADCAM_KEY, Analysis
@@ -39,9 +39,9 @@ def verdict_section(result: AnalysisResult) -> None:
     parts = [f"### {v.label}"]
     if v.confidence is not None and v.label == "INCONCLUSIVE":
         leaning = "FAKE" if v.score >= 0.5 else "REAL"
-        parts.append(f"Leans {leaning} at **{v.confidence:.0%}** (calibrated), too close to call.")
+        parts.append(f"Leans {leaning} at **{confidence_text(v.confidence)}** (calibrated), too close to call.")
     elif v.confidence is not None:
-        parts.append(f"**{v.confidence:.0%}** calibrated confidence in this label.")
+        parts.append(f"**{confidence_text(v.confidence)}** calibrated confidence in this label.")
     if v.score is not None:
         parts.append(f"Manipulation score {v.score:.3f} (calibrated probability, fused over branches).")
     parts.append(v.reason)
