@@ -14,7 +14,7 @@ from skimage import data
 from core.faces import FaceDetector
 from core.train import cache, soup, validate
 from core.train import data as train_data
-from core.train.augment import colour_cast, degrade, generator_traces, glasses, h264, inference_crop, skin_smoothing, tight_frame
+from core.train.augment import colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame
 from core.train.sbi import NOISE_KINDS, PARTS, composite_blend, face_mask, renoise, self_blend, swap_blend
 
 
@@ -374,6 +374,30 @@ def test_synthetic_batches_cast_colour_for_reals_and_fakes_alike(face_crop, monk
     assert all(img.any() for img in images)
 
 
+def test_seen_small_blurs_like_an_enlarged_small_face(face_crop):
+    img, _ = face_crop
+    img = cv2.resize(img, (160, 160), interpolation=cv2.INTER_AREA)
+    rng = np.random.default_rng(0)
+    detail = lambda x: cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()  # noqa: E731
+    for _ in range(10):
+        out = seen_small(img, rng)
+        assert out.shape == img.shape and out.dtype == np.uint8
+        assert detail(out) < detail(img)  # fine detail lost, as on a small face
+        assert np.abs(out.astype(int) - img).mean() < 20  # the same face
+
+
+def test_synthetic_batches_show_reals_and_fakes_small_alike(face_crop, monkeypatch):
+    img, landmarks = face_crop
+    pool = train_data.Pool(np.stack([img] * 2), np.stack([landmarks] * 2), np.arange(2))
+    pools = {name: pool for name in ("gan_fake", "gan_real", "video", "utkface", "nomask")}
+    monkeypatch.setattr(train_data, "seen_small", lambda x, rng: np.zeros_like(x))  # a face seen small is all black
+    monkeypatch.setattr(train_data, "generator_traces", lambda x, rng: x)
+    monkeypatch.setattr(train_data, "finish_crop", lambda img, size, seed, degraded: img)
+    images, labels = train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0), small=0.5)
+    small = np.array([not img.any() for img in images])
+    assert 8 <= small[labels == 0].sum() <= 24 and 8 <= small[labels == 1].sum() <= 24  # reals and fakes alike
+
+
 def _tiny_data(root, monkeypatch):
     """A data folder of shifted astronaut photos, one folder per image source (no video)."""
     astronaut = data.astronaut()
@@ -405,11 +429,11 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
         train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1",
-                        "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", "--codec", "1", *TINY])
+                        "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", "--small", "0.5", "--codec", "1", *TINY])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
         assert (summary["rank"], summary["level"], summary["xray"]) == ((0.5, 0.1, 1.0) if branch == "blend" else (0.0, 0.0, 0.0))
-        assert summary["colour"] == (None if branch == "blend" else 1.0)
+        assert (summary["colour"], summary["small"]) == ((None, None) if branch == "blend" else (1.0, 0.5))
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
         for cue in ("smoothing_auc", "codec_auc", "reshare_auc"):
             assert (0.0 <= summary[cue] <= 1.0) if branch == "blend" else summary[cue] is None

@@ -49,7 +49,7 @@ def _batch(args: argparse.Namespace, pools, rng: np.random.Generator) -> tuple[l
     """Images, labels and, for the blend branch, the blend masks."""
     if args.branch == "blend":
         return blend_batch(pools, args.batch // 2, args.size, rng, _blend_mix(args))
-    return (*synthetic_batch(pools, args.batch, args.size, rng, colour=args.colour), None)
+    return (*synthetic_batch(pools, args.batch, args.size, rng, colour=args.colour, small=args.small), None)
 
 
 def _blend_mix(args: argparse.Namespace) -> BlendMix:
@@ -143,7 +143,7 @@ def train(args: argparse.Namespace) -> None:
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
                "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "lr": args.lr, "seed": args.seed,
                **held_out_figures(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch),
-               "colour": args.colour if args.branch == "synthetic" else None}
+               "colour": args.colour if args.branch == "synthetic" else None, "small": args.small if args.branch == "synthetic" else None}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
 
@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--level", type=float, default=0.0, help="blend: weight of the spread of real logits in a batch")
     parser.add_argument("--xray", type=float, default=0.0, help="blend: weight of drawing the blending boundary (Face X-ray), 0 = off")
     parser.add_argument("--colour", type=float, default=0.0, help="synthetic: share of faces given a random colour rendering (grey, hue, white balance)")
+    parser.add_argument("--small", type=float, default=0.0, help="synthetic: share of faces seen small (down-scaled and enlarged back, as the app enlarges small faces)")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--every", type=int, default=50, help="checkpoint every N steps")
     parser.add_argument("--val-batches", type=int, default=20)

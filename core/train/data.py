@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.train.augment import CODEC_CRF, colour_cast, degrade, generator_traces, glasses, h264, inference_crop, skin_smoothing, tight_frame
+from core.train.augment import CODEC_CRF, colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import NOISE_KINDS, composite_blend, renoise, self_blend, swap_blend
 
@@ -141,9 +141,10 @@ def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Ge
 
 
 def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.random.Generator, traces: float = 0.25,
-                    degraded: bool = True, colour: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
+                    degraded: bool = True, colour: float = 0.0, small: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
     """Half fakes (GAN faces, or reals with simulated generator traces), half reals from every source;
-    a share `colour` of each, drawn alike, gets a random colour rendering (`colour_cast`)."""
+    a share `colour` of each, drawn alike, gets a random colour rendering (`colour_cast`), and a share
+    `small` is seen as a small face enlarged to the input (`seen_small`)."""
     # Video frames weigh most among reals: soft, compressed real video faces were the synthetic
     # branch's main false positives on dev (3 of 5 real videos with 20% video reals).
     mix = {"gan_real": 0.3, "video": 0.35, "utkface": 0.15, "nomask": 0.2}
@@ -161,6 +162,9 @@ def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.rando
             img = generator_traces(img, rng)
         if colour and rng.random() < colour:  # no draw when off: earlier runs' streams stay as they were
             img = colour_cast(img, rng)
-        images.append(finish_crop(img, size, int(rng.integers(1 << 31)), degraded=degraded))
+        crop = finish_crop(img, size, int(rng.integers(1 << 31)), degraded=degraded)
+        if small and rng.random() < small:  # no draw when off, as above
+            crop = seen_small(crop, rng)
+        images.append(crop)
         labels.append(float(fake))
     return images, np.array(labels, np.float32)
