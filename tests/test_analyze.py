@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.analyze import (FaceResult, FrameResult, aggregate_frames, analyze_image, analyze_image_bytes, analyze_video,
-                          branch_scores_of, confidence_text, decide)
+from core.analyze import (SMALL_FACE_PX, FaceResult, FrameResult, aggregate_frames, analyze_image, analyze_image_bytes,
+                          analyze_video, branch_scores_of, confidence_text, decide)
 from core.explain import gradcam, overlay
 from core.model import BranchConfig, Detector, create_branch, to_tensor
 
@@ -179,3 +179,21 @@ def test_gradcam_on_every_shipped_branch(engine, crops):
 ])
 def test_confidence_is_never_shown_as_certainty(probability, text):
     assert confidence_text(probability) == text
+
+
+@pytest.mark.parametrize("score, cautioned", [(0.9, True), (0.5, True), (0.05, False)])
+def test_small_faces_not_called_real_carry_a_caution(engine, monkeypatch, score, cautioned):
+    """Enlarged small faces score higher on the shipped detector, so a FAKE or INCONCLUSIVE on them says so."""
+    import cv2
+    from skimage import data
+
+    names = [*engine.detector.branches, "fused"]
+    monkeypatch.setattr(engine.detector, "score", lambda crops, batch_size: {n: np.full(len(crops), score, np.float32) for n in names})
+    astronaut = data.astronaut()
+    big = analyze_image(engine, astronaut)
+    small = analyze_image(engine, cv2.resize(astronaut, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))
+    assert min(big.faces[0].box[2:]) >= SMALL_FACE_PX > min(small.faces[0].box[2:])
+    assert big.verdict.label == small.verdict.label != "NO FACE"
+    small_notes = [n for n in small.notes if "small" in n]
+    assert not [n for n in big.notes if "small" in n]
+    assert bool(small_notes) is cautioned

@@ -35,7 +35,7 @@ RESIDUAL_WEIGHT = ".residual.weight"  # a ResidualStem's own convolution (core.m
 # branch grew in stages, each a measured gain on dev (weights/MODEL_CARD.md; docs/training-log.md for what was tried
 # and not adopted: 128 and 224 px, --glasses, --tight, --composites, --beauty, --clean, --rank/--level, --xray,
 # --crisp, --noise-kinds subsets, --noisy 0.8, a fifth --noisy stage, --dense, --codec, --codec-scale, the efficientnet_lite0 and
-# mobilenet_v2_residual backbones; for the synthetic branch, --colour).
+# mobilenet_v2_residual backbones; for the synthetic branch, --colour and --small).
 RECIPE = (
     ("blend1", {"branch": "blend", "steps": 2400, "lr": 3e-4, "swaps": 0.0, "size": 160}),
     ("blend2", {"branch": "blend", "init": "blend1", "steps": 1000, "lr": 1e-4, "swaps": 0.0, "size": 160}),
