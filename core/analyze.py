@@ -28,7 +28,7 @@ __all__ = [
 DEFAULT_VIDEO_FRAMES = 32
 SMALL_FACE_PX = 80  # judged faces below this (shorter box side) are enlarged a lot to the model's input
 SMALL_FACE_NOTE = (
-    "The judged faces are small (under 80 px), so they were enlarged for the model, and enlarged faces score higher "
+    f"The judged faces are small (under {SMALL_FACE_PX} px), so they were enlarged for the model, and enlarged faces score higher "
     "on this detector: held-out real faces shown at about 55 px were called FAKE 8.6 % of the time against 5.5 % at "
     "full size (model card, known failure modes). Weigh a FAKE here with care and look for a larger copy."
 )
