@@ -359,17 +359,19 @@ def test_colour_cast_renders_colour_anew_and_keeps_the_layout(face_crop):
     assert all(np.corrcoef(luma(o).ravel(), luma(img).ravel())[0, 1] > 0.9 for o in outs)  # the picture itself stays
 
 
-def test_synthetic_batches_cast_colour_for_reals_and_fakes_alike(face_crop, monkeypatch):
+@pytest.mark.parametrize("change, option", [("colour_cast", "colour"), ("seen_small", "small")])
+def test_synthetic_batches_change_reals_and_fakes_alike(face_crop, monkeypatch, change, option):
+    """A share of faces gets a colour rendering (--colour) or is seen small (--small), reals and fakes alike."""
     img, landmarks = face_crop
     pool = train_data.Pool(np.stack([img] * 2), np.stack([landmarks] * 2), np.arange(2))
     pools = {name: pool for name in ("gan_fake", "gan_real", "video", "utkface", "nomask")}
-    monkeypatch.setattr(train_data, "colour_cast", lambda x, rng: np.zeros_like(x))  # a cast image is all black
+    monkeypatch.setattr(train_data, change, lambda x, rng: np.zeros_like(x))  # a changed image is all black
     monkeypatch.setattr(train_data, "generator_traces", lambda x, rng: x)
     monkeypatch.setattr(train_data, "finish_crop", lambda img, size, seed, degraded: img)
-    images, labels = train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0), colour=0.5)
-    cast = np.array([not img.any() for img in images])
-    assert 20 <= cast.sum() <= 44
-    assert 8 <= cast[labels == 0].sum() <= 24 and 8 <= cast[labels == 1].sum() <= 24  # reals and fakes alike
+    images, labels = train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0), **{option: 0.5})
+    changed = np.array([not img.any() for img in images])
+    assert 20 <= changed.sum() <= 44
+    assert 8 <= changed[labels == 0].sum() <= 24 and 8 <= changed[labels == 1].sum() <= 24  # reals and fakes alike
     images, _ = train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0))
     assert all(img.any() for img in images)
 
@@ -384,18 +386,6 @@ def test_seen_small_blurs_like_an_enlarged_small_face(face_crop):
         assert out.shape == img.shape and out.dtype == np.uint8
         assert detail(out) < detail(img)  # fine detail lost, as on a small face
         assert np.abs(out.astype(int) - img).mean() < 20  # the same face
-
-
-def test_synthetic_batches_show_reals_and_fakes_small_alike(face_crop, monkeypatch):
-    img, landmarks = face_crop
-    pool = train_data.Pool(np.stack([img] * 2), np.stack([landmarks] * 2), np.arange(2))
-    pools = {name: pool for name in ("gan_fake", "gan_real", "video", "utkface", "nomask")}
-    monkeypatch.setattr(train_data, "seen_small", lambda x, rng: np.zeros_like(x))  # a face seen small is all black
-    monkeypatch.setattr(train_data, "generator_traces", lambda x, rng: x)
-    monkeypatch.setattr(train_data, "finish_crop", lambda img, size, seed, degraded: img)
-    images, labels = train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0), small=0.5)
-    small = np.array([not img.any() for img in images])
-    assert 8 <= small[labels == 0].sum() <= 24 and 8 <= small[labels == 1].sum() <= 24  # reals and fakes alike
 
 
 def _tiny_data(root, monkeypatch):
