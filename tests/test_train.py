@@ -14,7 +14,7 @@ from skimage import data
 from core.faces import FaceDetector
 from core.train import cache, soup, validate
 from core.train import data as train_data
-from core.train.augment import colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame
+from core.train.augment import colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame, upsampling_chain
 from core.train.sbi import NOISE_KINDS, PARTS, composite_blend, face_mask, renoise, self_blend, swap_blend
 
 
@@ -368,7 +368,7 @@ def test_synthetic_batches_change_reals_and_fakes_alike(face_crop, monkeypatch, 
     monkeypatch.setattr(train_data, change, lambda x, rng: np.zeros_like(x))  # a changed image is all black
     monkeypatch.setattr(train_data, "generator_traces", lambda x, rng: x)
     monkeypatch.setattr(train_data, "finish_crop", lambda img, size, seed, degraded: img)
-    images, labels = train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0), **{option: 0.5})
+    images, labels = train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0), train_data.SyntheticMix(**{option: 0.5}))
     changed = np.array([not img.any() for img in images])
     assert 20 <= changed.sum() <= 44
     assert 8 <= changed[labels == 0].sum() <= 24 and 8 <= changed[labels == 1].sum() <= 24  # reals and fakes alike
@@ -747,3 +747,21 @@ def test_export_records_the_stages_a_run_continued_from(tmp_path):
         (folder / "summary.json").write_text(json.dumps(summary))
     assert [s["steps"] for s in _earlier_stages({"init": str(second / "final.pt"), "steps": 4000})] == [2400, 1000]
     assert _earlier_stages({"init": "weights/blend.pt"}) == [] and _earlier_stages({"init": "imagenet"}) == []
+
+
+def _detail(img: np.ndarray) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_upsampling_chain_adds_a_faint_trace_and_keeps_the_detail(face_crop, seed):
+    """Unlike generator_traces' halved face, the chained fake is not softer than its real face, so
+    softness cannot be what the synthetic branch learns from it."""
+    img, _ = face_crop
+    out = upsampling_chain(img, np.random.default_rng(seed))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    trace = out.astype(float) - img.astype(float)
+    assert 0.5 < np.sqrt(np.mean(trace**2)) < 4.5  # a few grey levels (CHAIN_RMS, less what clipping takes)
+    assert _detail(out) >= 0.95 * _detail(img)
+    halved = generator_traces(img, np.random.default_rng(1))  # first draw 0.51 < 0.6: the zero-insertion kind
+    assert _detail(halved) < 0.6 * _detail(img)

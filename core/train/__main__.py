@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from core.model import create_branch, to_tensor, BranchConfig
 from core.train import cache as crop_cache
-from core.train.data import BlendMix, blend_batch, load_pools, synthetic_batch
+from core.train.data import BlendMix, SyntheticMix, blend_batch, load_pools, synthetic_batch
 from core.train.export import export
 from core.train.sbi import NOISE_KINDS
 from core.train.validate import held_out_figures
@@ -49,11 +49,15 @@ def _batch(args: argparse.Namespace, pools, rng: np.random.Generator) -> tuple[l
     """Images, labels and, for the blend branch, the blend masks."""
     if args.branch == "blend":
         return blend_batch(pools, args.batch // 2, args.size, rng, _blend_mix(args))
-    return (*synthetic_batch(pools, args.batch, args.size, rng, colour=args.colour, small=args.small), None)
+    return (*synthetic_batch(pools, args.batch, args.size, rng, _synthetic_mix(args)), None)
 
 
 def _blend_mix(args: argparse.Namespace) -> BlendMix:
     return BlendMix(**{f.name: getattr(args, f.name) for f in fields(BlendMix)})
+
+
+def _synthetic_mix(args: argparse.Namespace) -> SyntheticMix:
+    return SyntheticMix(**{f.name: getattr(args, f.name) for f in fields(SyntheticMix)})
 
 
 def pair_loss(logits: torch.Tensor, labels: torch.Tensor, rank: float = 0.0, level: float = 0.0) -> torch.Tensor:
@@ -140,10 +144,10 @@ def train(args: argparse.Namespace) -> None:
     val_cfg = BranchConfig("val", args.backbone, "", args.size)
     torch.save(net.state_dict(), args.out / "final.pt")
     mix = asdict(_blend_mix(args)) if args.branch == "blend" else dict.fromkeys(f.name for f in fields(BlendMix))
+    mix |= asdict(_synthetic_mix(args)) if args.branch == "synthetic" else dict.fromkeys(f.name for f in fields(SyntheticMix))
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
                "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "lr": args.lr, "seed": args.seed,
-               **held_out_figures(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch),
-               "colour": args.colour if args.branch == "synthetic" else None, "small": args.small if args.branch == "synthetic" else None}
+               **held_out_figures(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
 
@@ -215,6 +219,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rank", type=float, default=0.0, help="blend: weight of a hinge ranking each twin above its own real")
     parser.add_argument("--level", type=float, default=0.0, help="blend: weight of the spread of real logits in a batch")
     parser.add_argument("--xray", type=float, default=0.0, help="blend: weight of drawing the blending boundary (Face X-ray), 0 = off")
+    parser.add_argument("--traces", type=float, default=0.25,
+                        help="synthetic: share of fakes that are real faces with simulated generator traces instead of GAN faces (1 = no GAN face)")
+    parser.add_argument("--chain", type=float, default=0.0, help="synthetic: share of those traces drawn as an up-sampling chain (upsampling_chain)")
     parser.add_argument("--colour", type=float, default=0.0, help="synthetic: share of faces given a random colour rendering (grey, hue, white balance)")
     parser.add_argument("--small", type=float, default=0.0, help="synthetic: share of faces seen small (down-scaled and enlarged back, as the app enlarges small faces)")
     parser.add_argument("--lr", type=float, default=3e-4)

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.faces import CROP_MARGIN
 
-__all__ = ["degrade", "h264", "CODEC_CRF", "inference_crop", "tight_frame", "glasses", "skin_smoothing", "generator_traces", "colour_cast", "seen_small", "SMALL_SIDES"]
+__all__ = ["degrade", "h264", "CODEC_CRF", "inference_crop", "tight_frame", "glasses", "skin_smoothing", "generator_traces", "upsampling_chain", "colour_cast", "seen_small", "SMALL_SIDES"]
 
 
 def degrade(img: np.ndarray, seed: int) -> np.ndarray:
@@ -155,6 +155,42 @@ def generator_traces(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         grid = np.cos(2 * np.pi * xs / period) * np.cos(2 * np.pi * ys / period)
         out = out + rng.uniform(1.5, 4.0) * grid[..., None]
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+CHAIN_RMS = (1.0, 4.0)  # grey levels (RMS) of the up-sampling trace added to a face
+
+
+def upsampling_chain(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A generator decoder's up-sampling without a generator: the face's coarse content (1/2 to 1/8 of
+    its side) brought back up by doublings, each nearest-neighbour or zero-insertion (transposed
+    convolution) and then a random 3 x 3 filter, as GAN and diffusion (VAE) decoders up-sample. Only
+    the difference from a plain interpolation of the same coarse content is added to the face, so the
+    fake keeps all its fine detail, and its strength is set to CHAIN_RMS: a softer fake would teach "soft = generated" (as `generator_traces`
+    does by halving the face), which small and video faces then trip."""
+    size = img.shape[0]
+    doublings = int(rng.integers(1, 4))
+    face = img.astype(np.float32)
+    coarse = cv2.resize(face, (max(4, round(size / 2**doublings)),) * 2, interpolation=cv2.INTER_AREA)
+    chain = coarse
+    for _ in range(doublings):
+        chain = _doubled(chain, rng)
+    chain = cv2.resize(chain, (size, size), interpolation=cv2.INTER_LINEAR)
+    trace = chain - cv2.resize(coarse, (size, size), interpolation=cv2.INTER_LINEAR)
+    # a few grey levels, as faint as a generator's own traces: strong enough to see, never the whole picture
+    strength = rng.uniform(*CHAIN_RMS) / max(float(np.sqrt(np.mean(trace**2))), 1e-6)
+    return np.clip(face + strength * trace, 0, 255).astype(np.uint8)
+
+
+def _doubled(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One up-sampling layer: nearest-neighbour or zero-insertion doubling, then a bilinear-like 3 x 3
+    filter perturbed at random (a learned filter is never exactly balanced between the four phases)."""
+    h, w = img.shape[:2]
+    kernel = np.outer([0.5, 1.0, 0.5], [0.5, 1.0, 0.5]).astype(np.float32) * rng.uniform(0.7, 1.3, (3, 3)).astype(np.float32)
+    if rng.random() < 0.5:
+        return cv2.filter2D(cv2.resize(img, (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST), -1, kernel / kernel.sum())
+    up = np.zeros((2 * h, 2 * w, *img.shape[2:]), np.float32)
+    up[::2, ::2] = img
+    return cv2.filter2D(up, -1, kernel * (4.0 / kernel.sum()))
 
 
 def colour_cast(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:

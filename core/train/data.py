@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.train.augment import CODEC_CRF, colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame
+from core.train.augment import CODEC_CRF, colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame, upsampling_chain
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import NOISE_KINDS, composite_blend, renoise, self_blend, swap_blend
 
-__all__ = ["Pool", "BlendMix", "load_pools", "draw_reals", "finish_crop", "blend_batch", "synthetic_batch", "BLEND_MIX"]
+__all__ = ["Pool", "BlendMix", "SyntheticMix", "load_pools", "draw_reals", "finish_crop", "blend_batch", "synthetic_batch", "BLEND_MIX"]
 
 # Share of each real source in the blend branch: video frames are a third because the product
 # mostly judges video frames; aligned stills and in-the-wild photos make up the rest.
@@ -140,30 +140,45 @@ def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Ge
     return images, np.array(labels, np.float32), np.stack(masks)
 
 
-def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.random.Generator, traces: float = 0.25,
-                    degraded: bool = True, colour: float = 0.0, small: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
-    """Half fakes (GAN faces, or reals with simulated generator traces), half reals from every source;
-    a share `colour` of each, drawn alike, gets a random colour rendering (`colour_cast`), and a share
-    `small` is seen as a small face enlarged to the input (`seen_small`)."""
+@dataclass(frozen=True)
+class SyntheticMix:
+    """What a synthetic batch mixes in, each a share: of fakes that are real faces with simulated
+    generator traces instead of GAN faces (`traces`; 1.0 trains without a single generated face, which
+    measures how far the simulation alone carries to a generator it never saw), of those traces drawn
+    as an up-sampling chain (`chain`, `upsampling_chain`) rather than `generator_traces`; of faces,
+    reals and fakes alike, given a random colour rendering (`colour`, `colour_cast`) or seen as a small
+    face enlarged to the input (`small`, `seen_small`)."""
+    traces: float = 0.25
+    chain: float = 0.0
+    colour: float = 0.0
+    small: float = 0.0
+
+
+def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.random.Generator, mix: SyntheticMix = SyntheticMix(),
+                    degraded: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+    """Half fakes (GAN faces, or reals with simulated generator traces), half reals from every source,
+    mixed as `mix` says."""
     # Video frames weigh most among reals: soft, compressed real video faces were the synthetic
     # branch's main false positives on dev (3 of 5 real videos with 20% video reals).
-    mix = {"gan_real": 0.3, "video": 0.35, "utkface": 0.15, "nomask": 0.2}
-    reals = [n for n in mix if n in pools]
-    real_weights = np.array([mix[n] for n in reals])
+    weights = {"gan_real": 0.3, "video": 0.35, "utkface": 0.15, "nomask": 0.2}
+    reals = [n for n in weights if n in pools]
+    real_weights = np.array([weights[n] for n in reals])
     images, labels = [], []
     for k in range(count):
         fake = k % 2 == 1
-        if fake and rng.random() >= traces:
+        if fake and rng.random() >= mix.traces:
             pool = pools["gan_fake"]
         else:
             pool = pools[str(rng.choice(reals, p=real_weights / real_weights.sum()))]
         img = pool.crops[int(rng.integers(len(pool.crops)))]
-        if fake and pool is not pools["gan_fake"]:
-            img = generator_traces(img, rng)
-        if colour and rng.random() < colour:  # no draw when off: earlier runs' streams stay as they were
+        if fake and pool is not pools.get("gan_fake"):
+            # no draw when off: earlier runs' streams stay as they were (as for colour and small)
+            chained = bool(mix.chain) and rng.random() < mix.chain
+            img = upsampling_chain(img, rng) if chained else generator_traces(img, rng)
+        if mix.colour and rng.random() < mix.colour:
             img = colour_cast(img, rng)
         crop = finish_crop(img, size, int(rng.integers(1 << 31)), degraded=degraded)
-        if small and rng.random() < small:  # no draw when off, as above
+        if mix.small and rng.random() < mix.small:
             crop = seen_small(crop, rng)
         images.append(crop)
         labels.append(float(fake))
