@@ -26,7 +26,7 @@ SCORE_BATCH = 8
 
 __all__ = [
     "Branch", "BranchConfig", "Detector", "load_detector", "register_backbone", "create_branch", "fold_batchnorm",
-    "SCORE_BATCH", "WEIGHTS_DIR",
+    "grey_rgb", "to_tensor", "SCORE_BATCH", "WEIGHTS_DIR",
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -117,6 +117,8 @@ class BranchConfig:
     calib_a: float = 1.0  # calibrated logit = a * raw logit + b (Platt scaling fitted on the dev split)
     calib_b: float = 0.0
     trained: bool = False
+    # Scored in grey (luma in all three channels): a branch that should not judge a face by its colour palette
+    grey: bool = False
 
     @classmethod
     def from_dict(cls, name: str, d: dict) -> "BranchConfig":
@@ -127,11 +129,18 @@ class BranchConfig:
         return cls(name=name, **fields)
 
 
+def grey_rgb(img: np.ndarray) -> np.ndarray:
+    """An RGB image's luma in all three channels."""
+    return cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
 def to_tensor(crops: list[np.ndarray], cfg: BranchConfig) -> torch.Tensor:
-    """uint8 RGB square crops to a normalized channels-last batch at cfg.input_size; a crop of
-    another size (made for a larger branch) is resized first."""
+    """uint8 RGB square crops to a normalized channels-last batch at cfg.input_size (in grey for a
+    `grey` branch); a crop of another size (made for a larger branch) is resized first."""
     size = (cfg.input_size, cfg.input_size)
     crops = [c if c.shape[:2] == size else cv2.resize(c, size, interpolation=cv2.INTER_AREA) for c in crops]
+    if cfg.grey:
+        crops = [grey_rgb(c) for c in crops]
     batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(cfg.mean).view(1, 3, 1, 1)
     std = torch.tensor(cfg.std).view(1, 3, 1, 1)

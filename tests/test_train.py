@@ -419,11 +419,13 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
         train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1",
-                        "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", "--small", "0.5", "--codec", "1", *TINY])
+                        "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", "--small", "0.5", "--codec", "1", *TINY,
+                        *(["--grey"] if branch == "synthetic" else [])])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
         assert (summary["rank"], summary["level"], summary["xray"]) == ((0.5, 0.1, 1.0) if branch == "blend" else (0.0, 0.0, 0.0))
         assert (summary["colour"], summary["small"]) == ((None, None) if branch == "blend" else (1.0, 0.5))
+        assert summary["grey"] is (branch == "synthetic")
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
         for cue in ("smoothing_auc", "codec_auc", "reshare_auc"):
             assert (0.0 <= summary[cue] <= 1.0) if branch == "blend" else summary[cue] is None
@@ -432,6 +434,7 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     meta = export({b: tmp_path / b for b in ("blend", "synthetic")}, tmp_path / "weights", "mobilenet_v2", 64)
     assert all(b["trained"] for b in meta["branches"].values())
     detector = load_detector(tmp_path / "weights")
+    assert detector.configs["synthetic"].grey and not detector.configs["blend"].grey  # each branch as it was trained
     probs = detector.score([np.zeros((64, 64, 3), np.uint8)] * 2)
     assert set(probs) == {"blend", "synthetic", "fused"} and probs["fused"].shape == (2,)
     validate.main(["--cache", str(tmp_path / "cache"), "--weights", str(tmp_path / "weights"), "--batches", "1"])
@@ -765,3 +768,17 @@ def test_upsampling_chain_adds_a_faint_trace_and_keeps_the_detail(face_crop, see
     assert _detail(out) >= 0.95 * _detail(img)
     halved = generator_traces(img, np.random.default_rng(1))  # first draw 0.51 < 0.6: the zero-insertion kind
     assert _detail(halved) < 0.6 * _detail(img)
+
+
+def test_a_grey_branch_sees_a_face_and_its_grey_rendering_alike(face_crop):
+    """So a colour palette (a generator's, a camera's, a film scan's) cannot be what a --grey branch judges."""
+    from core.model import BranchConfig, to_tensor
+
+    img, _ = face_crop
+    grey = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    turned = colour_cast(img, np.random.default_rng(1))
+    side = img.shape[0]  # no resizing, whose rounding would differ before and after the grey conversion
+    colour_cfg, grey_cfg = BranchConfig("c", "mobilenet_v2", "", side), BranchConfig("g", "mobilenet_v2", "", side, grey=True)
+    assert torch.equal(to_tensor([img], grey_cfg), to_tensor([grey], colour_cfg))
+    assert not torch.equal(to_tensor([img], colour_cfg), to_tensor([grey], colour_cfg))
+    assert not torch.equal(to_tensor([img], grey_cfg), to_tensor([turned], grey_cfg))  # luma still counts

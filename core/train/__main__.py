@@ -120,7 +120,7 @@ def train(args: argparse.Namespace) -> None:
         step, rng.bit_generator.state = state["step"], state["rng"]
         print(f"resumed at step {step}")
     rank, level = (args.rank, args.level) if args.branch == "blend" else (0.0, 0.0)
-    cfg = BranchConfig("train", args.backbone, "", args.size)
+    cfg = BranchConfig("train", args.backbone, "", args.size, grey=args.grey)
     model.train()
     bar = tqdm(total=args.steps, initial=step, desc=args.branch)
     started, seen = time.perf_counter(), 0
@@ -141,12 +141,12 @@ def train(args: argparse.Namespace) -> None:
         if step % args.every == 0 or step == args.steps:
             _checkpoint(ckpt, model, opt, sched, step, rng)
     bar.close()
-    val_cfg = BranchConfig("val", args.backbone, "", args.size)
+    val_cfg = BranchConfig("val", args.backbone, "", args.size, grey=args.grey)
     torch.save(net.state_dict(), args.out / "final.pt")
     mix = asdict(_blend_mix(args)) if args.branch == "blend" else dict.fromkeys(f.name for f in fields(BlendMix))
     mix |= asdict(_synthetic_mix(args)) if args.branch == "synthetic" else dict.fromkeys(f.name for f in fields(SyntheticMix))
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
-               "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "lr": args.lr, "seed": args.seed,
+               "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "lr": args.lr, "seed": args.seed, "grey": args.grey,
                **held_out_figures(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chain", type=float, default=0.0, help="synthetic: share of those traces drawn as an up-sampling chain (upsampling_chain)")
     parser.add_argument("--colour", type=float, default=0.0, help="synthetic: share of faces given a random colour rendering (grey, hue, white balance)")
     parser.add_argument("--small", type=float, default=0.0, help="synthetic: share of faces seen small (down-scaled and enlarged back, as the app enlarges small faces)")
+    parser.add_argument("--grey", action="store_true", help="train (and ship) the branch on grey faces, so a colour palette cannot be its cue")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--every", type=int, default=50, help="checkpoint every N steps")
     parser.add_argument("--val-batches", type=int, default=20)

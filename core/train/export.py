@@ -37,9 +37,9 @@ def _commit() -> str:
         return "unknown"
 
 
-def _branch_entry(backbone: str, size: int, trained: bool, name: str) -> dict:
+def _branch_entry(backbone: str, size: int, trained: bool, name: str, grey: bool = False) -> dict:
     return {"backbone": backbone, "file": f"{name}.pt", "input_size": size, "mean": list(IMAGENET_MEAN),
-            "std": list(IMAGENET_STD), "crop_margin": CROP_MARGIN, "trained": trained}
+            "std": list(IMAGENET_STD), "crop_margin": CROP_MARGIN, "trained": trained, "grey": grey}
 
 
 def _kept(out: Path, name: str) -> tuple[dict, dict | None]:
@@ -82,7 +82,7 @@ def export(runs: dict[str, Path], out: Path, backbone: str, size: int, keep: tup
             earlier = _earlier_stages(summary)
             training[name] = {**summary, "earlier_stages": earlier} if earlier else summary
         save_branch(net, out / f"{name}.pt")
-        branches[name] = _branch_entry(arch, input_size, trained, name)
+        branches[name] = _branch_entry(arch, input_size, trained, name, bool(summary.get("grey")))
     now = dt.datetime.now(dt.timezone.utc)
     complete = len(training) == len(BRANCHES)
     metadata = {

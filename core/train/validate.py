@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from core.metrics import roc_auc
-from core.model import BranchConfig, load_detector, to_tensor
+from core.model import BranchConfig, grey_rgb, load_detector, to_tensor
 from core.train.augment import h264, skin_smoothing
 from core.train.data import Pool, blend_batch, draw_reals, finish_crop, load_pools, synthetic_batch
 
@@ -55,7 +54,7 @@ def held_out_scores(net: torch.nn.Module, pools: dict[str, Pool], branch: str, c
         else:
             drawn, y = synthetic_batch(pools, batch, cfg.input_size, rng, degraded=degraded)
             areas.append(np.zeros(len(y)))
-        images += [_grey(img) for img in drawn] if grey else drawn
+        images += [grey_rgb(img) for img in drawn] if grey else drawn
         labels.append(y)
     return HeldOut(np.concatenate(labels), _scores(net, images, cfg, batch), np.concatenate(areas))
 
@@ -102,10 +101,6 @@ def cue_auc(net: torch.nn.Module, pools: dict[str, Pool], cfg: BranchConfig, cha
         images += [finish_crop(img, cfg.input_size, seed, degraded=False) for img in (pool.crops[i], change(pool.crops[i], seed))]
     labels = np.tile([0.0, 1.0], len(images) // 2)
     return roc_auc(labels, _scores(net, images, cfg, batch))
-
-
-def _grey(img: np.ndarray) -> np.ndarray:
-    return np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
 
 
 def _scores(net: torch.nn.Module, images: list[np.ndarray], cfg: BranchConfig, batch: int) -> np.ndarray:
