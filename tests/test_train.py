@@ -359,15 +359,17 @@ def test_colour_cast_renders_colour_anew_and_keeps_the_layout(face_crop):
     assert all(np.corrcoef(luma(o).ravel(), luma(img).ravel())[0, 1] > 0.9 for o in outs)  # the picture itself stays
 
 
-@pytest.mark.parametrize("change, option", [("colour_cast", "colour"), ("seen_small", "small")])
+@pytest.mark.parametrize("change, option", [("colour_cast", "colour"), ("seen_small", "small"), (None, "codec")])
 def test_synthetic_batches_change_reals_and_fakes_alike(face_crop, monkeypatch, change, option):
-    """A share of faces gets a colour rendering (--colour) or is seen small (--small), reals and fakes alike."""
+    """A share of faces gets a colour rendering (--colour), is seen small (--small) or is encoded as
+    video (--codec, inside finish_crop), reals and fakes alike."""
     img, landmarks = face_crop
     pool = train_data.Pool(np.stack([img] * 2), np.stack([landmarks] * 2), np.arange(2))
     pools = {name: pool for name in ("gan_fake", "gan_real", "video", "utkface", "nomask")}
-    monkeypatch.setattr(train_data, change, lambda x, rng: np.zeros_like(x))  # a changed image is all black
+    if change:
+        monkeypatch.setattr(train_data, change, lambda x, rng: np.zeros_like(x))  # a changed image is all black
     monkeypatch.setattr(train_data, "generator_traces", lambda x, rng: x)
-    monkeypatch.setattr(train_data, "finish_crop", lambda img, size, seed, degraded: img)
+    monkeypatch.setattr(train_data, "finish_crop", lambda img, size, seed, degraded, codec: np.zeros_like(img) if codec else img)
     images, labels = train_data.synthetic_batch(pools, 64, 48, np.random.default_rng(0), train_data.SyntheticMix(**{option: 0.5}))
     changed = np.array([not img.any() for img in images])
     assert 20 <= changed.sum() <= 44
@@ -429,7 +431,7 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
         for cue in ("smoothing_auc", "codec_auc", "reshare_auc"):
             assert (0.0 <= summary[cue] <= 1.0) if branch == "blend" else summary[cue] is None
-        assert summary["codec"] == (1.0 if branch == "blend" else None)
+        assert summary["codec"] == 1.0 and summary["swaps"] == (0.3 if branch == "blend" else None)
         assert (out / "checkpoint.pt").exists()
     meta = export({b: tmp_path / b for b in ("blend", "synthetic")}, tmp_path / "weights", "mobilenet_v2", 64)
     assert all(b["trained"] for b in meta["branches"].values())

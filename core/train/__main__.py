@@ -143,8 +143,8 @@ def train(args: argparse.Namespace) -> None:
     bar.close()
     val_cfg = BranchConfig("val", args.backbone, "", args.size, grey=args.grey)
     torch.save(net.state_dict(), args.out / "final.pt")
-    mix = asdict(_blend_mix(args)) if args.branch == "blend" else dict.fromkeys(f.name for f in fields(BlendMix))
-    mix |= asdict(_synthetic_mix(args)) if args.branch == "synthetic" else dict.fromkeys(f.name for f in fields(SyntheticMix))
+    own, other = (_blend_mix(args), SyntheticMix) if args.branch == "blend" else (_synthetic_mix(args), BlendMix)
+    mix = {**dict.fromkeys(f.name for f in fields(other)), **asdict(own)}  # the other branch's options: None
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
                "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "lr": args.lr, "seed": args.seed, "grey": args.grey,
                **held_out_figures(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch)}
@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
                         help=f"blend: which noise histories --noisy draws from (default: {','.join(NOISE_KINDS)})")
     parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--beauty", type=float, default=0.0, help="blend: share of pairs skin-smoothed alike (a phone beauty filter)")
-    parser.add_argument("--codec", type=float, default=0.0, help="blend: share of pairs encoded alike as H.264 video at CRF 26-40")
+    parser.add_argument("--codec", type=float, default=0.0,
+                        help="blend: share of pairs encoded alike as H.264 video at CRF 26-40; synthetic: share of faces so encoded, reals and fakes alike")
     parser.add_argument("--codec-scale", type=float, default=1.0,
                         help="blend: with --codec, the smallest size a pair is encoded at, as a share of the crop (a re-shared face is encoded small)")
     parser.add_argument("--clean", type=float, default=0.0, help="blend: share of pairs left undegraded (fine seams visible)")

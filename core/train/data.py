@@ -146,12 +146,14 @@ class SyntheticMix:
     generator traces instead of GAN faces (`traces`; 1.0 trains without a single generated face, which
     measures how far the simulation alone carries to a generator it never saw), of those traces drawn
     as an up-sampling chain (`chain`, `upsampling_chain`) rather than `generator_traces`; of faces,
-    reals and fakes alike, given a random colour rendering (`colour`, `colour_cast`) or seen as a small
-    face enlarged to the input (`small`, `seen_small`)."""
+    reals and fakes alike, given a random colour rendering (`colour`, `colour_cast`), seen as a small
+    face enlarged to the input (`small`, `seen_small`) or encoded as H.264 video at a high CRF (`codec`:
+    otherwise only real video frames carry a codec's block structure, which up-sampling traces resemble)."""
     traces: float = 0.25
     chain: float = 0.0
     colour: float = 0.0
     small: float = 0.0
+    codec: float = 0.0
 
 
 def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.random.Generator, mix: SyntheticMix = SyntheticMix(),
@@ -177,7 +179,8 @@ def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.rando
             img = upsampling_chain(img, rng) if chained else generator_traces(img, rng)
         if mix.colour and rng.random() < mix.colour:
             img = colour_cast(img, rng)
-        crop = finish_crop(img, size, int(rng.integers(1 << 31)), degraded=degraded)
+        codec = 1.0 if degraded and mix.codec and rng.random() < mix.codec else 0.0
+        crop = finish_crop(img, size, int(rng.integers(1 << 31)), degraded=degraded, codec=codec)
         if mix.small and rng.random() < mix.small:
             crop = seen_small(crop, rng)
         images.append(crop)
