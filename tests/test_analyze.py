@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.analyze import (SMALL_FACE_PX, FaceResult, FrameResult, aggregate_frames, analyze_image, analyze_image_bytes,
+from core.analyze import (SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image, analyze_image_bytes,
                           analyze_video, branch_scores_of, confidence_text, decide)
 from core.explain import gradcam, overlay
 from core.model import BranchConfig, Detector, create_branch, to_tensor
@@ -197,3 +197,15 @@ def test_small_faces_not_called_real_carry_a_caution(engine, monkeypatch, score,
     small_notes = [n for n in small.notes if "small" in n]
     assert not [n for n in big.notes if "small" in n]
     assert bool(small_notes) is cautioned
+
+
+@pytest.mark.parametrize("blend, synthetic, cautioned", [(0.1, 0.9, True), (0.1, 0.5, True), (0.9, 0.1, False), (0.05, 0.1, False)])
+def test_video_verdicts_driven_by_the_synthetic_branch_carry_a_caution(engine, monkeypatch, two_face_video, astronaut,
+                                                                       blend, synthetic, cautioned):
+    """The synthetic branch runs high on real video (model card), so a FAKE or INCONCLUSIVE it drives says so; images do not."""
+    values = {"blend": blend, "synthetic": synthetic, "fused": max(blend, synthetic)}
+    monkeypatch.setattr(engine.detector, "score", lambda crops, batch_size: {n: np.full(len(crops), v, np.float32) for n, v in values.items()})
+    video = analyze_video(engine, two_face_video, 4)
+    assert video.verdict.family == ("synthetic" if synthetic > blend else "blend")
+    assert (SYNTHETIC_VIDEO_NOTE in video.notes) is cautioned
+    assert SYNTHETIC_VIDEO_NOTE not in analyze_image(engine, astronaut).notes
