@@ -784,3 +784,22 @@ def test_a_grey_branch_sees_a_face_and_its_grey_rendering_alike(face_crop):
     assert torch.equal(to_tensor([img], grey_cfg), to_tensor([grey], colour_cfg))
     assert not torch.equal(to_tensor([img], colour_cfg), to_tensor([grey], colour_cfg))
     assert not torch.equal(to_tensor([img], grey_cfg), to_tensor([turned], grey_cfg))  # luma still counts
+
+
+@pytest.mark.parametrize("video_level, share", [(200, 1.0), (20, 0.0)])
+def test_video_above_photos_counts_video_faces_scoring_above_the_photos(video_level, share):
+    """A stand-in branch scoring brightness: video frames brighter than every photo all count, darker ones none."""
+    from core.model import BranchConfig
+    from core.train.validate import video_above_photos
+
+    class Brightness(torch.nn.Module):
+        def forward(self, x):
+            return x.mean(dim=(1, 2, 3))
+
+    def pool(levels):
+        crops = np.stack([np.full((64, 64, 3), v, np.uint8) for v in levels])
+        return train_data.Pool(crops, np.zeros((len(levels), 5, 2), np.float32), np.arange(len(levels)))
+
+    pools = {"utkface": pool(range(60, 160, 5)), "nomask": pool(range(65, 165, 5)), "video": pool([video_level] * 6)}
+    assert video_above_photos(Brightness(), pools, BranchConfig("x", "mobilenet_v2", "", 32), batch=8) == share
+    assert video_above_photos(Brightness(), {"utkface": pools["utkface"]}, BranchConfig("x", "mobilenet_v2", "", 32)) is None
