@@ -28,9 +28,9 @@ __all__ = [
 DEFAULT_VIDEO_FRAMES = 32
 SMALL_FACE_PX = 80  # judged faces below this (shorter box side) are enlarged a lot to the model's input
 SMALL_FACE_NOTE = (
-    f"The judged faces are small (under {SMALL_FACE_PX} px), so they were enlarged for the model, and enlarged faces score higher "
-    "on this detector: held-out real faces shown at about 55 px were called FAKE 8.6 % of the time against 5.5 % at "
-    "full size (model card, known failure modes). Weigh a FAKE here with care and look for a larger copy."
+    f"The judged faces are small (under {SMALL_FACE_PX} px) and were enlarged for the model, which then sees less of the detail "
+    "it reads; enlarged real faces score a little higher on its blend branch (6 in 10 held-out real faces shown at about 73 px "
+    "score above their full-size score; model card, known failure modes). Weigh the verdict with care and look for a larger copy."
 )
 # Measured with `python -m core.evaluate` on dev: the shipped synthetic branch and ten retrained ones
 # (docs/training-log.md, 2026-12-04) each put real clips d0 and d13 at or above 95.5 % of real photos.
@@ -112,7 +112,7 @@ class Verdict:
 def confidence_text(probability: float) -> str:
     """A calibrated probability as a percentage, never "100%" or "0%": a calibration fitted on a few
     hundred dev files cannot back certainty, and a saturated score on unfamiliar media (a 1984 film
-    scan that the synthetic branch calls generated at 0.998) must not read as proof."""
+    scan that a synthetic branch called generated at 0.998) must not read as proof."""
     if probability > 0.99:
         return "over 99%"
     if probability < 0.01:

@@ -196,7 +196,7 @@ def _doubled(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def colour_cast(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A random colour rendering: grey (15 %), or a hue turn of up to ±24 degrees, a saturation scale
     and per-channel gains (white balance). For the synthetic branch, drawn for reals and fakes alike:
-    the shipped branch called a warm film scan (the astronaut photo) GAN at 0.998 and the same photo
+    the branch shipped until 2026-12-04 called a warm film scan (the astronaut photo) GAN at 0.998 and the same photo
     0.07 with its hue turned 40 degrees, so a generator's colour palette was a cue; other generators
     and colour-graded photos do not share it."""
     if rng.random() < 0.15:
