@@ -14,7 +14,7 @@ from skimage import data
 from core.faces import FaceDetector
 from core.train import cache, soup, validate
 from core.train import data as train_data
-from core.train.augment import colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame, upsampling_chain
+from core.train.augment import colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame, upsampling_chain, native_chain
 from core.train.sbi import NOISE_KINDS, PARTS, composite_blend, face_mask, renoise, self_blend, swap_blend
 
 
@@ -803,3 +803,13 @@ def test_video_above_photos_counts_video_faces_scoring_above_the_photos(video_le
     pools = {"utkface": pool(range(60, 160, 5)), "nomask": pool(range(65, 165, 5)), "video": pool([video_level] * 6)}
     assert video_above_photos(Brightness(), pools, BranchConfig("x", "mobilenet_v2", "", 32), batch=8) == share
     assert video_above_photos(Brightness(), {"utkface": pools["utkface"]}, BranchConfig("x", "mobilenet_v2", "", 32)) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_native_chain_adds_a_faint_trace_without_shifting_the_face(face_crop, seed):
+    img, _ = face_crop
+    out = native_chain(img, np.random.default_rng(seed))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    trace = out.astype(float) - img.astype(float)
+    assert 0.5 < np.sqrt(np.mean(trace**2)) < 12  # NATIVE_RMS, area-reduced with the face
+    assert abs(trace.mean()) < 1.5  # a pattern, not a change of brightness (uint8 truncation costs about one level)

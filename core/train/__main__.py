@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--traces", type=float, default=0.25,
                         help="synthetic: share of fakes that are real faces with simulated generator traces instead of GAN faces (1 = no GAN face)")
     parser.add_argument("--chain", type=float, default=0.0, help="synthetic: share of those traces drawn as an up-sampling chain (upsampling_chain)")
+    parser.add_argument("--native", type=float, default=0.0,
+                        help="synthetic: share of those chains drawn at a generator's own resolution and reduced with the face (native_chain)")
     parser.add_argument("--colour", type=float, default=0.0, help="synthetic: share of faces given a random colour rendering (grey, hue, white balance)")
     parser.add_argument("--small", type=float, default=0.0, help="synthetic: share of faces seen small (down-scaled and enlarged back, as the app enlarges small faces)")
     parser.add_argument("--grey", action="store_true", help="train (and ship) the branch on grey faces, so a colour palette cannot be its cue")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.train.augment import CODEC_CRF, colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame, upsampling_chain
+from core.train.augment import CODEC_CRF, colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame, upsampling_chain, native_chain
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import NOISE_KINDS, composite_blend, renoise, self_blend, swap_blend
 
@@ -145,12 +145,14 @@ class SyntheticMix:
     """What a synthetic batch mixes in, each a share: of fakes that are real faces with simulated
     generator traces instead of GAN faces (`traces`; 1.0 trains without a single generated face, which
     measures how far the simulation alone carries to a generator it never saw), of those traces drawn
-    as an up-sampling chain (`chain`, `upsampling_chain`) rather than `generator_traces`; of faces,
+    as an up-sampling chain (`chain`, `upsampling_chain`) rather than `generator_traces`, and of those
+    chains drawn at a generator's own resolution (`native`, `native_chain`); of faces,
     reals and fakes alike, given a random colour rendering (`colour`, `colour_cast`), seen as a small
     face enlarged to the input (`small`, `seen_small`) or encoded as H.264 video at a high CRF (`codec`:
     otherwise only real video frames carry a codec's block structure, which up-sampling traces resemble)."""
     traces: float = 0.25
     chain: float = 0.0
+    native: float = 0.0
     colour: float = 0.0
     small: float = 0.0
     codec: float = 0.0
@@ -176,7 +178,8 @@ def synthetic_batch(pools: dict[str, Pool], count: int, size: int, rng: np.rando
         if fake and pool is not pools.get("gan_fake"):
             # no draw when off: earlier runs' streams stay as they were (as for colour and small)
             chained = bool(mix.chain) and rng.random() < mix.chain
-            img = upsampling_chain(img, rng) if chained else generator_traces(img, rng)
+            native = chained and bool(mix.native) and rng.random() < mix.native
+            img = native_chain(img, rng) if native else upsampling_chain(img, rng) if chained else generator_traces(img, rng)
         if mix.colour and rng.random() < mix.colour:
             img = colour_cast(img, rng)
         codec = 1.0 if degraded and mix.codec and rng.random() < mix.codec else 0.0
