@@ -188,9 +188,9 @@ NATIVE_RMS = (3.0, 10.0)  # grey levels (RMS) of the trace there, before it is a
 def native_chain(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The up-sampling chain at a generator's own resolution: the face enlarged NATIVE_SCALE times,
     chained there, and only the trace area-reduced back onto the face, as a face generated at 512 to
-    1024 px and shared smaller carries it. Trained on these traces alone, with no GAN face, a branch
-    scores unseen StyleGAN2 faces (300 px copies of 1024 px ones) at AUC 0.77, against 0.63 with the
-    chain at the crop's own size (docs/training-log.md)."""
+    1024 px and shared smaller carries it. Trained on these traces alone, with no GAN face, two runs
+    scored unseen StyleGAN2 faces (300 px copies of 1024 px ones) at AUC 0.77 and 0.61, against 0.63
+    with the chain at the crop's own size: no clear gain (docs/training-log.md)."""
     size = img.shape[0]
     side = int(size * rng.uniform(*NATIVE_SCALE)) // 8 * 8
     big = cv2.resize(img, (side, side), interpolation=cv2.INTER_CUBIC)
