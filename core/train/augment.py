@@ -164,9 +164,9 @@ def upsampling_chain(img: np.ndarray, rng: np.random.Generator, rms: tuple[float
     """A generator decoder's up-sampling without a generator: the face's coarse content (1/2 to 1/8 of
     its side) brought back up by doublings, each nearest-neighbour or zero-insertion (transposed
     convolution) and then a random 3 x 3 filter, as GAN and diffusion (VAE) decoders up-sample. Only
-    the difference from a plain interpolation of the same coarse content is added to the face, so the
-    fake keeps all its fine detail, and its strength is drawn from `rms`: a softer fake would teach "soft = generated" (as `generator_traces`
-    does by halving the face), which small and video faces then trip."""
+    the difference from a plain interpolation of the same coarse content is added to the face, at a
+    strength drawn from `rms`, so the fake keeps all its fine detail: a softer fake would teach "soft =
+    generated" (as `generator_traces` does by halving the face), which small and video faces then trip."""
     size = img.shape[0]
     doublings = int(rng.integers(1, 4))
     face = img.astype(np.float32)
