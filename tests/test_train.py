@@ -207,7 +207,8 @@ def test_blend_batches_mix_in_part_composites(face_crop, monkeypatch):
     assert labels.tolist() == [0.0, 1.0] * 4 and all(im.dtype == np.uint8 for im in images)
 
 
-@pytest.mark.parametrize("mix", [train_data.BlendMix(), train_data.BlendMix(swaps=1.0, tight=1.0)])
+@pytest.mark.parametrize("mix", [train_data.BlendMix(), train_data.BlendMix(swaps=1.0, tight=1.0),
+                                 train_data.BlendMix(swaps=0.5, poisson=1.0)])
 def test_blend_masks_are_cropped_with_their_twin(face_crop, mix):
     """A twin equals its real face wherever its cropped mask is zero and differs inside it; reals' masks are zero."""
     images, labels, masks = train_data.blend_batch(_one_face_pools(face_crop), 3, 64, np.random.default_rng(2), mix, degraded=False)
@@ -217,6 +218,24 @@ def test_blend_masks_are_cropped_with_their_twin(face_crop, mix):
         diff = np.abs(twin.astype(int) - real.astype(int)).max(axis=2)
         assert diff[mask == 0].max() == 0
         assert diff[mask > 0.5 * mask.max()].mean() > 0.5
+
+
+def test_poisson_blend_keeps_the_source_texture_at_the_target_level():
+    """A source that differs by a constant leaves the target as it was (no seam, no colour shift);
+    another source's texture appears inside the region and nothing changes outside it."""
+    from core.train.sbi import poisson_blend
+
+    rng = np.random.default_rng(0)
+    target = rng.integers(40, 200, (48, 48, 3)).astype(np.uint8)
+    region = np.zeros((48, 48), bool)
+    region[8:30, 12:40] = True
+    assert np.array_equal(poisson_blend(target.astype(np.float32) + 30, target, region), target)
+    source = rng.integers(40, 200, (48, 48, 3)).astype(np.float32)
+    out = poisson_blend(source, target, region)
+    assert np.array_equal(out[~region], target[~region])
+    laplacian = lambda x: cv2.Laplacian(x.astype(np.float32), cv2.CV_32F)[10:28, 14:38]  # noqa: E731
+    assert np.abs(laplacian(out) - laplacian(source)).max() <= 4  # the source's texture, up to rounding
+    assert np.abs(laplacian(out) - laplacian(target)).mean() > 20
 
 
 def test_xray_net_draws_the_blending_boundary_at_stride_8():

@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--noisy", type=float, default=0.0, help="blend: share of twins given another noise history inside the blend")
     parser.add_argument("--noise-kinds", type=_noise_kinds, default=NOISE_KINDS, metavar="K,K",
                         help=f"blend: which noise histories --noisy draws from (default: {','.join(NOISE_KINDS)})")
+    parser.add_argument("--poisson", type=float, default=0.0, help="blend: share of twins pasted in the gradient domain (a seamless clone, no colour seam)")
     parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--beauty", type=float, default=0.0, help="blend: share of pairs skin-smoothed alike (a phone beauty filter)")
     parser.add_argument("--codec", type=float, default=0.0,

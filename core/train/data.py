@@ -71,7 +71,8 @@ def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degra
 class BlendMix:
     """What a blend batch mixes in, each a share: of twins blended from another face (`swaps`, Face
     X-ray style) or from parts of several (`composites`), masked along the 68-point outline where
-    the cache has it (`dense`), pasted from a sharpened, never down-scaled source (`crisp`) or
+    the cache has it (`dense`), pasted from a sharpened, never down-scaled source (`crisp`), pasted
+    in the gradient domain (`poisson`, a seamless clone) or
     given another noise history inside the blend (`noisy`, of `noise_kinds`); of pairs wearing the
     same drawn glasses, framed close around the face (`tight`), skin-smoothed alike (`beauty`),
     left undegraded (`clean`) or encoded alike as H.264 video at a high CRF (`codec`), at a size down to
@@ -81,6 +82,7 @@ class BlendMix:
     crisp: float = 0.0
     dense: float = 0.0
     noisy: float = 0.0
+    poisson: float = 0.0
     glasses: float = 0.0
     tight: float = 0.0
     beauty: float = 0.0
@@ -102,13 +104,14 @@ def _blended(pool: Pool, i: int, rng: np.random.Generator, mix: BlendMix) -> tup
     kind = rng.random()
     crisp = bool(mix.crisp) and rng.random() < mix.crisp  # no draw when off, as above
     dense = pool.dense_at(i) if mix.dense and rng.random() < mix.dense else None
+    poisson = bool(mix.poisson) and rng.random() < mix.poisson
     if kind >= mix.swaps + mix.composites:
-        return self_blend(pool.crops[i], pool.landmarks[i], rng, crisp=crisp, dense=dense)
+        return self_blend(pool.crops[i], pool.landmarks[i], rng, crisp=crisp, dense=dense, poisson=poisson)
     if kind < mix.swaps:
         j = int(rng.integers(len(pool.crops)))
-        return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng, crisp=crisp, dense=dense)
+        return swap_blend(pool.crops[i], pool.landmarks[i], pool.crops[j], pool.landmarks[j], rng, crisp=crisp, dense=dense, poisson=poisson)
     donors = [(pool.crops[j], pool.landmarks[j]) for j in rng.integers(len(pool.crops), size=4)]
-    return composite_blend(pool.crops[i], pool.landmarks[i], donors, rng, crisp, dense)
+    return composite_blend(pool.crops[i], pool.landmarks[i], donors, rng, crisp, dense, poisson)
 
 
 def draw_reals(pools: dict[str, Pool], count: int, rng: np.random.Generator) -> Iterator[tuple[Pool, int]]:

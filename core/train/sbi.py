@@ -15,6 +15,11 @@ the mouth) comes from its own donor, placed by hand, i.e. slightly off in scale,
 as in manual photo montages and part-wise edits, where a self-blend or a one-donor swap keeps the
 face's geometry consistent.
 
+A `poisson` twin is pasted in the gradient domain (`poisson_blend`: Pérez et al., SIGGRAPH 2003),
+as a healing brush or a seamless clone does: inside the mask the source's texture, its colour level
+pinned to the face all along the edge, so no colour or brightness seam is left; only texture,
+sharpness and geometry differ, the sharp, colour-matched edits an alpha blend does not teach.
+
 `renoise` gives a blended region another noise and compression history (grain, a misaligned JPEG
 grid, or denoising), as a part pasted from another photo has: the classic splicing cue, which
 the colour, brightness and sharpness changes of the altered source do not teach.
@@ -23,8 +28,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.linalg import splu
 
-__all__ = ["face_mask", "self_blend", "swap_blend", "composite_blend", "renoise", "PARTS", "NOISE_KINDS"]
+__all__ = ["face_mask", "self_blend", "swap_blend", "composite_blend", "renoise", "poisson_blend", "PARTS", "NOISE_KINDS"]
 
 PARTS = ("face", "eyes", "left_eye", "right_eye", "nose", "mouth", "eyes_nose", "nose_mouth", "eyes_mouth")
 _PART_WEIGHTS = np.array([0.45, 0.09, 0.04, 0.04, 0.07, 0.11, 0.07, 0.07, 0.06])
@@ -153,19 +160,46 @@ def _sharpen(img: np.ndarray, amount: float) -> np.ndarray:
     return img + amount * (img - cv2.GaussianBlur(img, (0, 0), 1.0))
 
 
+def poisson_blend(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`target` with the region `mask` (bool) solved for the source's gradients, its values fixed
+    to the target's just outside the region (the image border stays the target's)."""
+    inside = mask.copy()
+    inside[[0, -1], :] = inside[:, [0, -1]] = False
+    ys, xs = np.nonzero(inside)
+    index = np.full(mask.shape, -1)
+    index[ys, xs] = np.arange(len(ys))
+    src, out = source.astype(np.float64), target.astype(np.float64)
+    rhs = 4 * src[ys, xs]
+    rows, cols, vals = [np.arange(len(ys))], [np.arange(len(ys))], [np.full(len(ys), 4.0)]
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        ny, nx = ys + dy, xs + dx
+        rhs -= src[ny, nx]
+        neighbour = index[ny, nx]
+        known = neighbour < 0
+        rhs[known] += out[ny[known], nx[known]]
+        rows.append(np.nonzero(~known)[0]), cols.append(neighbour[~known]), vals.append(np.full((~known).sum(), -1.0))
+    if len(ys):
+        system = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(ys),) * 2)
+        out[ys, xs] = splu(system.tocsc()).solve(rhs)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
 def _blend(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None,
-           dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+           dense: np.ndarray | None = None, poisson: bool = False) -> tuple[np.ndarray, np.ndarray]:
     part = part or str(rng.choice(PARTS, p=_PART_WEIGHTS / _PART_WEIGHTS.sum()))
     mask = _deform(face_mask(landmarks, target.shape[0], part, rng, dense), rng)
+    if poisson:
+        region = mask > 0.5
+        return poisson_blend(source, target, region), region.astype(np.float32)
     mask = mask * float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0]))
     fake = source * mask[..., None] + target.astype(np.float32) * (1 - mask[..., None])
     return np.clip(np.round(fake), 0, 255).astype(np.uint8), mask
 
 
 def self_blend(img: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, part: str | None = None,
-               crisp: bool = False, dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               crisp: bool = False, dense: np.ndarray | None = None, poisson: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): uint8 image blended with its altered self, and the per-pixel blend weight."""
-    return _blend(_alter(img, rng, crisp), img, landmarks, rng, part, dense)
+    return _blend(_alter(img, rng, crisp), img, landmarks, rng, part, dense, poisson)
 
 
 def _match_colour(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -179,12 +213,13 @@ def _match_colour(source: np.ndarray, target: np.ndarray, landmarks: np.ndarray)
 
 
 def swap_blend(img: np.ndarray, landmarks: np.ndarray, donor: np.ndarray, donor_landmarks: np.ndarray, rng: np.random.Generator,
-               part: str | None = None, crisp: bool = False, dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               part: str | None = None, crisp: bool = False, dense: np.ndarray | None = None,
+               poisson: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): `donor`'s face aligned onto `img` by its landmarks and blended in."""
     source = _aligned(donor, donor_landmarks, landmarks, img.shape[0], rng, crisp=crisp)
     if rng.random() < 0.6:
         source = _match_colour(source, img, landmarks)
-    return _blend(source, img, landmarks, rng, part, dense)
+    return _blend(source, img, landmarks, rng, part, dense, poisson)
 
 
 def _aligned(donor: np.ndarray, donor_landmarks: np.ndarray, landmarks: np.ndarray, size: int, rng: np.random.Generator,
@@ -207,7 +242,8 @@ def _hand_placed(centre: np.ndarray, eye_dist: float, rng: np.random.Generator) 
 
 
 def composite_blend(img: np.ndarray, landmarks: np.ndarray, donors: list[tuple[np.ndarray, np.ndarray]],
-                    rng: np.random.Generator, crisp: bool = False, dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    rng: np.random.Generator, crisp: bool = False, dense: np.ndarray | None = None,
+                    poisson: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(fake, blend mask): one to four single parts, each from a random donor, hand-placed and blended in turn."""
     chosen = [p for p in _COMPOSITE_PARTS if rng.random() < 0.5] or [str(rng.choice(_COMPOSITE_PARTS))]
     eye_dist = _eye_distance(landmarks, img.shape[0])
@@ -218,7 +254,7 @@ def composite_blend(img: np.ndarray, landmarks: np.ndarray, donors: list[tuple[n
         source = _aligned(donor, donor_landmarks, landmarks, img.shape[0], rng, nudge, crisp)
         if rng.random() < 0.8:  # montage editors match colour as a rule
             source = _match_colour(source, img, landmarks)
-        fake, mask = _blend(source, fake, landmarks, rng, part, dense)
+        fake, mask = _blend(source, fake, landmarks, rng, part, dense, poisson)
         union = np.maximum(union, mask)
     return fake, union
 
