@@ -177,7 +177,9 @@ def poisson_blend(source: np.ndarray, target: np.ndarray, mask: np.ndarray) -> n
         neighbour = index[ny, nx]
         known = neighbour < 0
         rhs[known] += out[ny[known], nx[known]]
-        rows.append(np.nonzero(~known)[0]), cols.append(neighbour[~known]), vals.append(np.full((~known).sum(), -1.0))
+        rows.append(np.nonzero(~known)[0])
+        cols.append(neighbour[~known])
+        vals.append(np.full(len(cols[-1]), -1.0))
     if len(ys):
         system = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(ys),) * 2)
         out[ys, xs] = splu(system.tocsc()).solve(rhs)
