@@ -440,7 +440,7 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
         train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1",
-                        "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", "--small", "0.5", "--codec", "1", *TINY,
+                        "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", "--small", "0.5", "--codec", "1", "--sam", "0.05", *TINY,
                         *(["--grey"] if branch == "synthetic" else [])])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
@@ -592,6 +592,43 @@ def test_pair_loss_ranks_each_twin_above_its_own_real_and_levels_reals():
     assert pair_loss(swapped, labels, rank=1.0) - pair_loss(swapped, labels) == pytest.approx(2.5)
     spread = torch.tensor([-4.0, 2.0, 0.0, 2.0])  # reals -4 and 0: variance 8
     assert pair_loss(spread, labels, level=0.5) - pair_loss(spread, labels) == pytest.approx(4.0)
+
+
+def test_sharpness_aware_gradient_is_taken_uphill_and_leaves_weights_and_norm_statistics_as_they_were():
+    from core.train.__main__ import sharpness_aware_gradient
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
+    inputs, targets = torch.randn(8, 3), torch.randn(8, 1)
+
+    def batch_loss():
+        return torch.nn.functional.mse_loss(model(inputs), targets)
+
+    batch_loss().backward()
+    weights = [p.detach().clone() for p in model.parameters()]
+    grads = [p.grad.clone() for p in model.parameters()]
+    running = model[1].running_mean.clone()
+    sharpness_aware_gradient(model, batch_loss, rho=0.5)
+    assert all(torch.equal(w, p) for w, p in zip(weights, model.parameters()))
+    assert torch.equal(model[1].running_mean, running)
+    # The same gradient by hand: at the weights moved 0.5 along the unit gradient.
+    norm = torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads]))
+    with torch.no_grad():
+        for p, g in zip(model.parameters(), grads):
+            p.add_(g * 0.5 / norm)
+    model.zero_grad()
+    model[1].momentum = 0.0
+    batch_loss().backward()
+    uphill = [p.grad for p in model.parameters()]
+    assert not torch.allclose(uphill[0], grads[0])
+    with torch.no_grad():
+        for p, w in zip(model.parameters(), weights):
+            p.copy_(w)
+    model.zero_grad()
+    model[1].momentum = 0.1
+    batch_loss().backward()
+    sharpness_aware_gradient(model, batch_loss, rho=0.5)
+    assert all(torch.allclose(p.grad, u, atol=1e-6) for p, u in zip(model.parameters(), uphill))
 
 
 def test_recipe_from_data_runs_every_stage_and_resumes(tmp_path, monkeypatch, capsys):

@@ -94,6 +94,28 @@ def _param_groups(model: torch.nn.Module, lr: float) -> list[dict]:
     return [{"params": base, "lr": lr}, {"params": fresh, "lr": lr * 10}]
 
 
+def sharpness_aware_gradient(model: torch.nn.Module, batch_loss, rho: float) -> None:
+    """Replace the gradients with those at the weights moved `rho` uphill along them (SAM, Foret et al.
+    2021, as SBI trains): steps that lower the loss in a whole neighbourhood settle in flat minima,
+    which transfer better to unseen data. The batch norms' running statistics count the batch once."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params]))
+    moves = [p.grad * (rho / (norm + 1e-12)) for p in params]
+    weights = [p.detach().clone() for p in params]  # copied back exactly: adding and subtracting rounds
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    with torch.no_grad():
+        torch._foreach_add_(params, moves)
+    for m in norms:
+        m.momentum = 0.0
+    model.zero_grad(set_to_none=True)
+    batch_loss().backward()
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    with torch.no_grad():
+        torch._foreach_copy_(params, weights)
+
+
 def _checkpoint(path: Path, net, opt, sched, step: int, rng: np.random.Generator) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step, "rng": rng.bit_generator.state}, tmp)
@@ -127,13 +149,19 @@ def train(args: argparse.Namespace) -> None:
     started, seen = time.perf_counter(), 0
     while step < args.steps:
         images, labels, masks = _batch(args, train_pools, rng)
-        if xray:
-            logits, boundary_logits = model(to_tensor(images, cfg))
-            loss = pair_loss(logits, torch.from_numpy(labels), rank, level) + xray * xray_loss(boundary_logits, torch.from_numpy(masks))
-        else:
-            loss = pair_loss(model(to_tensor(images, cfg)), torch.from_numpy(labels), rank, level)
+        inputs, targets = to_tensor(images, cfg), torch.from_numpy(labels)
+
+        def batch_loss() -> torch.Tensor:
+            if xray:
+                logits, boundary_logits = model(inputs)
+                return pair_loss(logits, targets, rank, level) + xray * xray_loss(boundary_logits, torch.from_numpy(masks))
+            return pair_loss(model(inputs), targets, rank, level)
+
         opt.zero_grad(set_to_none=True)
+        loss = batch_loss()
         loss.backward()
+        if args.sam:
+            sharpness_aware_gradient(model, batch_loss, args.sam)
         opt.step()
         sched.step()
         step, seen = step + 1, seen + len(images)
@@ -147,7 +175,7 @@ def train(args: argparse.Namespace) -> None:
     own, other = (_blend_mix(args), SyntheticMix) if args.branch == "blend" else (_synthetic_mix(args), BlendMix)
     mix = {**dict.fromkeys(f.name for f in fields(other)), **asdict(own)}  # the other branch's options: None
     summary = {"branch": args.branch, "init": str(args.init) if args.init else "imagenet", "backbone": args.backbone, "input_size": args.size,
-               "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "lr": args.lr, "seed": args.seed, "grey": args.grey,
+               "steps": args.steps, "batch": args.batch, **mix, "rank": rank, "level": level, "xray": xray, "sam": args.sam, "lr": args.lr, "seed": args.seed, "grey": args.grey,
                **held_out_figures(net, val_pools, args.branch, val_cfg, args.val_batches, args.batch)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))
@@ -230,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--colour", type=float, default=0.0, help="synthetic: share of faces given a random colour rendering (grey, hue, white balance)")
     parser.add_argument("--small", type=float, default=0.0, help="synthetic: share of faces seen small (down-scaled and enlarged back, as the app enlarges small faces)")
     parser.add_argument("--grey", action="store_true", help="train (and ship) the branch on grey faces, so a colour palette cannot be its cue")
+    parser.add_argument("--sam", type=float, default=0.0, help="radius of sharpness-aware minimisation (SBI uses 0.05; twice the cost per step), 0 = off")
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--every", type=int, default=50, help="checkpoint every N steps")
     parser.add_argument("--val-batches", type=int, default=20)
