@@ -28,6 +28,7 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
+st.session_state[ui.ENTRY_KEY] = True
 ui.sidebar(ui.engine_or_stop())
 ui.case_settings_sidebar()
 page.run()

@@ -4,6 +4,7 @@ import streamlit as st
 from core import ui
 from core.media import IMAGE_TYPES
 
+ui.through_entry_point()
 engine = ui.engine_or_stop()
 st.title("Analyze image")
 upload = st.file_uploader("Image to analyze (JPEG, PNG, WebP, BMP or a still GIF)", type=list(IMAGE_TYPES), key="image_upload")

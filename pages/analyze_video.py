@@ -5,6 +5,7 @@ from core import ui
 from core.analyze import DEFAULT_VIDEO_FRAMES
 from core.media import VIDEO_TYPES
 
+ui.through_entry_point()
 engine = ui.engine_or_stop()
 st.title("Analyze video")
 upload = st.file_uploader("Video to analyze (MP4, MOV, AVI, WebM or MKV)", type=list(VIDEO_TYPES), key="video_upload")

@@ -7,6 +7,7 @@ from core import ui
 from core.analyze import DEFAULT_VIDEO_FRAMES
 from core.media import IMAGE_TYPES, VIDEO_TYPES
 
+ui.through_entry_point()
 ui.engine_or_stop()
 store = ui.store_or_stop()
 settings = ui.case_settings()

@@ -4,6 +4,7 @@ import streamlit as st
 
 from core import report, ui
 
+ui.through_entry_point()
 store = ui.store_or_stop()
 analyst = ui.case_settings().analyst
 st.title("Cases")

@@ -3,6 +3,7 @@ import streamlit as st
 
 from core import ui
 
+ui.through_entry_point()
 engine = ui.engine_or_stop()
 st.title("Model card")
 if not engine.detector.trained:

@@ -4,7 +4,8 @@ Pages read top to bottom: widgets, a guard, one `*_upload` call, then one `ui.*_
 section. Pages use the names re-exported here (`from core import ui`), which are only the ones the
 pages, streamlit_app.py and the tests use; the modules hold them by topic:
 
-- `resources`: the cached engine and case store (`st.cache_resource`), the media limits
+- `resources`: the cached engine and case store (`st.cache_resource`), the media limits, and
+  `through_entry_point`, the first call of every page
 - `analysis`: upload -> analysis, kept per upload in session_state
 - `results`: verdict, faces with Grad-CAM, media facts, timeline, details
 - `forensics`: the forensic context and views
@@ -31,7 +32,7 @@ from core.ui.forensics import forensics_image_section, forensics_video_section
 from core.ui.model_card import (
     document_section, evaluation_report, metadata_section, model_card_text, nested_headings, sidebar,
 )
-from core.ui.resources import LIMITS_KEY, current_limits, engine_or_stop, store_or_stop
+from core.ui.resources import ENTRY_KEY, LIMITS_KEY, current_limits, engine_or_stop, store_or_stop, through_entry_point
 from core.ui.results import (
     boxed_image_section, details_section, face_chart_section, faces_section, media_facts_section, no_face_section,
     timeline_section, untrained_warning, verdict_section,
@@ -39,7 +40,7 @@ from core.ui.results import (
 from core.ui.text import ETHICS_TEXT, LIMITS_TEXT, STORAGE_TEXT, UNTRAINED_TEXT
 
 __all__ = [
-    "engine_or_stop", "current_limits", "LIMITS_KEY", "store_or_stop", "image_upload", "video_upload", "sidebar",
+    "through_entry_point", "ENTRY_KEY", "engine_or_stop", "current_limits", "LIMITS_KEY", "store_or_stop", "image_upload", "video_upload", "sidebar",
     "untrained_warning", "verdict_section", "boxed_image_section", "no_face_section", "face_chart_section",
     "faces_section", "media_facts_section", "timeline_section", "details_section", "model_card_text",
     "evaluation_report", "nested_headings", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT",

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from core.analyze import Engine, load_engine
 from core.cases import STORE_ERRORS, CaseStore, StoreError, default_url, open_store, sqlite_url
@@ -18,13 +19,27 @@ from core.migrations import SchemaError
 from core.ui.text import STORE_TROUBLE, plain
 
 __all__ = [
-    "LIMITS_KEY", "get_engine", "engine_or_stop", "current_limits", "store_url", "get_store",
+    "through_entry_point", "ENTRY_KEY", "LIMITS_KEY", "get_engine", "engine_or_stop", "current_limits", "store_url", "get_store",
     "store_or_none", "store_or_stop",
 ]
 
 log = logging.getLogger(__name__)
 
+ENTRY_KEY = "entry_point_ran"  # set by streamlit_app.py in every session it runs in
 LIMITS_KEY = "media_limits"  # session_state override of the media limits (tests lower them)
+
+
+def through_entry_point() -> None:
+    """Rerun through streamlit_app.py when Streamlit ran this page file alone. With a pages/ folder,
+    Streamlit runs a link's page file directly (its older multipage mode) until the entry point has
+    called st.navigation once since the server started (streamlit/streamlit#9624), so a first visit
+    by a deep link (a shared case link after a restart) would miss the app's menu and sidebar.
+    Turning that mode off, as st.navigation does, and rerunning runs the entry point on the same page.
+    AppTest turns the older mode back on before every run; a session the entry point has run in
+    (ENTRY_KEY) is left as it is, so a test's clicks are not lost to a rerun."""
+    if PagesManager.uses_pages_directory and ENTRY_KEY not in st.session_state:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 @st.cache_resource(show_spinner="Loading the detector (once per server)…")

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -86,10 +87,9 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def app_url(chromium_path, tmp_path_factory) -> Iterator[str]:
-    """`streamlit run streamlit_app.py` on a free port with a throwaway case store; stopped at the end."""
-    data = tmp_path_factory.mktemp("e2e-data")
+@contextmanager
+def streamlit_server(data: Path) -> Iterator[str]:
+    """`streamlit run streamlit_app.py` on a free port with a throwaway case store in `data`; stopped at the end."""
     log = data / "streamlit.log"
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -104,6 +104,13 @@ def app_url(chromium_path, tmp_path_factory) -> Iterator[str]:
         yield url
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def app_url(chromium_path, tmp_path_factory) -> Iterator[str]:
+    """The server most tests share."""
+    with streamlit_server(tmp_path_factory.mktemp("e2e-data")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -149,9 +156,20 @@ def _problems(page, messages: list[str]) -> list[str]:
 
 @pytest.fixture
 def page(browser, app_url, request):
-    """A fresh browser context (a new Streamlit session) on the app's home page; afterwards a
+    """A fresh browser context (a new Streamlit session) on the shared server; afterwards a
     screenshot is saved and the test fails on console errors or an exception shown in the page."""
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, base_url=app_url)
+    yield from _checked_page(browser, app_url, request)
+
+
+@pytest.fixture
+def restarted_page(browser, tmp_path, request):
+    """As `page`, on a server of its own that no browser has opened yet, as after a restart."""
+    with streamlit_server(tmp_path) as url:
+        yield from _checked_page(browser, url, request)
+
+
+def _checked_page(browser, url: str, request):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, base_url=url)
     context.set_default_timeout(WAIT_MS)
     messages: list[str] = []  # from every tab of the context, so an opened report is checked too
     context.on("console", lambda m: messages.append(f"console {m.type}: {m.text} ({m.location.get('url')})")

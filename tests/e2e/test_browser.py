@@ -110,6 +110,16 @@ def test_sidebar_reaches_every_page(page: Page):
         screenshot(page, f"page_{name}")
 
 
+def test_a_page_link_opened_first_after_a_restart_gets_the_apps_menu_and_sidebar(restarted_page: Page):
+    # With a pages/ folder Streamlit ran such a link's page file alone until someone opened "/" (streamlit#9624).
+    restarted_page.goto("/cases?case=1")
+    expect_page(restarted_page, "Cases")
+    names = [text.strip().splitlines()[-1] for text in nav_links(restarted_page).all_inner_texts()]
+    assert set(PAGES) <= set(names), f"sidebar links: {names}"
+    expect(restarted_page.get_by_label("Analyst name", exact=True)).to_be_visible()
+    assert restarted_page.url.endswith("/cases?case=1")
+
+
 def test_image_upload_shows_verdict_chart_and_heatmap(page: Page, tmp_path, astronaut_jpeg):
     open_app(page)
     upload(page, write(tmp_path, "astronaut.jpg", astronaut_jpeg))
