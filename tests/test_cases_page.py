@@ -400,7 +400,7 @@ def test_a_batch_goes_on_after_an_unexpected_error_and_keeps_its_rows_when_stopp
     [b for b in at.button if b.label.startswith("Analyze 4 file(s)")][0].click().run()
     assert not at.exception, [e.message for e in at.exception]
     (bar,) = at.get("progress")
-    assert bar.proto.text.startswith("evil \\[link\\]\\(javascript:alert\\(1\\)\\) \\<b\\>bold\\.jpg (3 of 4)")
+    assert bar.proto.text.startswith("evil \\[link\\]\\(javascript\\:alert\\(1\\)\\) \\<b\\>bold\\.jpg (3 of 4)")
     at.run()  # the next run shows the files done before the stop
     rows = at.dataframe[0].value
     assert list(rows["file"]) == ["first.png", "crash.png"]
@@ -415,4 +415,4 @@ def test_a_multi_line_note_keeps_its_lines_and_no_markdown_blocks(seeded, store)
     at.text_area[0].set_value("Source checked\n===\n\n    indented [link](https://x.example)")
     [b for b in at.button if b.label == "Add note"][0].click().run()
     (shown,) = [m.value for m in at.markdown if "Source checked" in m.value]
-    assert shown.endswith("Source checked  \n\\=\\=\\=  \nindented \\[link\\]\\(https://x\\.example\\)")
+    assert shown.endswith("Source checked  \n\\=\\=\\=  \nindented \\[link\\]\\(https\\://x\\.example\\)")

@@ -49,3 +49,5 @@ def test_plain_text_cannot_format_or_start_a_block():
     assert plain("a *b* [c](d)") == r"a \*b\* \[c\]\(d\)"
     assert plain("title\n===\n\n    code") == r"title \=\=\= code"  # no setext heading, paragraph or code block
     assert plain("one\r\n\ntwo", lines=True) == "one  \ntwo"
+    # A bare address would be autolinked with the escapes in it (https://twitter%5C.com/...): shown as text.
+    assert plain("https://x.org/a_b me@x.org :red[y]") == r"https\://x\.org/a\_b me\@x\.org \:red\[y\]"

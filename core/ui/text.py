@@ -38,7 +38,9 @@ HEATMAP_HELP = (
     "lies, not that a region was edited; on a face scored as real it is weak evidence of anything."
 )
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$=])")  # "=" too: a line of them under text makes a heading
+# "=" too: a line of them under text makes a heading; ":" and "@" keep a pasted address from becoming a
+# link (an autolinked URL keeps the backslashes in it) and ":red[...]"-style directives from applying.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$=:@])")
 
 
 def plain(text: object, lines: bool = False) -> str:
