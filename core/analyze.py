@@ -172,7 +172,7 @@ def decide(score: float | None, family: str | None, thresholds: dict[str, float]
     if not trained:
         return Verdict("INCONCLUSIVE", score, None, family, "The shipped weights are untrained: this score is not a finding.")
     if score >= thresholds["fake"]:
-        return Verdict("FAKE", score, score, family, f"Score at or above the FAKE threshold {thresholds['fake']:.2f}.")
+        return Verdict("FAKE", score, score, family, f"Score at or above the FAKE threshold {thresholds['fake']:.3f}.")
     if score <= thresholds["real"]:
         return Verdict("REAL", score, 1.0 - score, family, f"Score at or below the REAL threshold {thresholds['real']:.2f}.")
     band = f"{thresholds['real']:.2f}–{thresholds['fake']:.2f}"

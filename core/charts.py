@@ -55,8 +55,8 @@ def _score_axes(fig: go.Figure, thresholds: dict[str, float]) -> None:
     fig.add_hline(y=fake, line_dash="dash", line_color=ZONE_COLOURS["FAKE"])
     fig.add_hline(y=real, line_dash="dash", line_color=ZONE_COLOURS["REAL"])
     # The zone names sit right of the plot area: inside it they covered bars and points.
-    for y, text, colour in ((fake, f"FAKE ≥ {fake:.2f}", "FAKE"), ((real + fake) / 2, "inconclusive", "INCONCLUSIVE"),
-                            (real, f"REAL ≤ {real:.2f}", "REAL")):
+    for y, text, colour in ((fake, f"FAKE ≥ {fake:.3f}", "FAKE"), ((real + fake) / 2, "inconclusive", "INCONCLUSIVE"),
+                            (real, f"REAL ≤ {real:.3f}", "REAL")):
         fig.add_annotation(x=1, xref="paper", xanchor="left", y=y, text=text, showarrow=False,
                            font=dict(color=ZONE_COLOURS[colour], size=11))
     fig.update_yaxes(range=[0, 1.02], title_text="calibrated P(manipulated)")

@@ -180,7 +180,7 @@ def markdown(report: dict) -> str:
         ("**The weights are untrained placeholders: these numbers describe chance, not the detector.**"
          if not report["weights"]["trained"] else ""),
         "## Detection (items with a judgeable face)",
-        f"Score: the fused calibrated probability. Accuracy, TPR and FPR at the FAKE threshold {thr:.2f} "
+        f"Score: the fused calibrated probability. Accuracy, TPR and FPR at the FAKE threshold {thr:.3f} "
         f"(score at or above it is a FAKE call). In brackets: bootstrap 95% interval ({settings['bootstrap_rounds']} "
         "resamples, reals and fakes resampled separately). A method's row is its fakes against all reals of the "
         "same media kind; videos are scored at video level after aggregation over frames. "

@@ -333,7 +333,7 @@ def _case_html(case: Case, current_model: str | None, with_charts: bool) -> str:
     facts = [
         ("SHA-256", case.sha256), ("Size", f"{case.size:,} bytes"), ("Kind", case.kind), *_media_facts(case),
         ("Model version", f"{case.model_version} ({'trained' if case.model_trained else 'UNTRAINED'})"),
-        ("Thresholds", f"REAL ≤ {case.thresholds.get('real')}, FAKE ≥ {case.thresholds.get('fake')}, INCONCLUSIVE between"),
+        ("Thresholds", f"REAL ≤ {case.thresholds['real']:.3f}, FAKE ≥ {case.thresholds['fake']:.3f}, INCONCLUSIVE between"),
         ("Analyzed", f"{_iso(case.created_at)} by {case.created_by}"),
         ("Batches", ", ".join(b.name for b in case.batches) or None),
     ]

@@ -20,7 +20,7 @@ def sidebar(engine: Engine) -> None:
         if not det.trained:
             st.warning("Weights are untrained: scores are not findings.", icon=":material/warning:")
         t = det.thresholds
-        st.caption(f"REAL ≤ {t['real']:.2f} · inconclusive · FAKE ≥ {t['fake']:.2f}")
+        st.caption(f"REAL ≤ {t['real']:.3f} · inconclusive · FAKE ≥ {t['fake']:.3f}")
         st.caption("A score is evidence for a human reviewer, never proof.")
 
 
@@ -66,7 +66,7 @@ def metadata_section(detector: Detector) -> None:
     st.markdown(f"Version `{detector.version}` · created {meta.get('created', 'unknown')} · "
                 f"code commit `{meta.get('code_commit', 'unknown')}` · fusion: {meta.get('fusion', 'unknown')}")
     t = detector.thresholds
-    st.markdown(f"Thresholds: **REAL ≤ {t['real']:.2f}**, **FAKE ≥ {t['fake']:.2f}**, INCONCLUSIVE in between.")
+    st.markdown(f"Thresholds: **REAL ≤ {t['real']:.3f}**, **FAKE ≥ {t['fake']:.3f}**, INCONCLUSIVE in between.")
     st.table({
         "branch": list(detector.configs),
         "evidence": [FAMILY_TEXT.get(n, n) for n in detector.configs],

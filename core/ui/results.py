@@ -52,7 +52,7 @@ def verdict_section(result: AnalysisResult) -> None:
         _BANNERS.get(v.label, st.info)("  \n".join(parts))
     with right:
         t = result.thresholds
-        st.caption(f"{LIMITS_TEXT} Thresholds: REAL ≤ {t['real']:.2f}, FAKE ≥ {t['fake']:.2f}, "
+        st.caption(f"{LIMITS_TEXT} Thresholds: REAL ≤ {t['real']:.3f}, FAKE ≥ {t['fake']:.3f}, "
                    f"INCONCLUSIVE in between. Model {result.model_version}.")
     for note in result.notes:
         st.info(note, icon=":material/info:")
