@@ -203,7 +203,7 @@ body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2r
 padding:0 1rem;color:#1d2330;background:#fff}
 h1{margin-bottom:.2rem} h2{border-top:2px solid #d0d5dd;padding-top:1rem;margin-top:2.5rem}
 table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:13px} td,th{border:1px solid #d0d5dd;padding:3px 7px;
-text-align:left;vertical-align:top} th{background:#f2f4f7} code{font-size:12px;word-break:break-all}
+text-align:left;vertical-align:top} td{white-space:pre-wrap} th{background:#f2f4f7} code{font-size:12px;word-break:break-all}
 .disclaimer{border:2px solid #b54708;background:#fffaeb;padding:.8rem 1rem;margin:1rem 0;border-radius:6px}
 .verdict{padding:.8rem 1rem;border-radius:6px;color:#fff;margin:1rem 0}
 .FAKE{background:#b42318}.REAL{background:#067647}.INCONCLUSIVE{background:#b54708}.NOFACE{background:#475467}

@@ -115,6 +115,11 @@ def test_html_states_what_a_reader_needs(two_cases):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from a network
 
 
+def test_html_keeps_the_line_breaks_of_a_note(two_cases):
+    page = report.export_html(two_cases, charts_inline=False)
+    assert "\nsecond line, with comma</td>" in page and "td{white-space:pre-wrap}" in page
+
+
 def test_html_embeds_plotly_once_for_offline_charts(two_cases):
     page = report.export_html(two_cases)
     assert page.count("Plotly.newPlot") == 3  # image: faces; video: timeline and faces
