@@ -125,6 +125,7 @@ def render_verdict(label: str, score: float | None, confidence: float | None) ->
     ("FAKE", 0.998, 0.998, "error", "**over 99%** calibrated confidence"),  # never "100%": calibration cannot back certainty
     ("REAL", 0.004, 0.996, "success", "**over 99%** calibrated confidence"),
     ("INCONCLUSIVE", 0.55, 0.55, "warning", "Leans FAKE at **55%"),
+    ("INCONCLUSIVE", 0.504, 0.504, "warning", "Leans neither way at **50%"),  # not "Leans FAKE at 50%"
     ("NO FACE", None, None, "info", "NO FACE"),
 ])
 def test_verdict_banner_per_label(label, score, confidence, element, words):

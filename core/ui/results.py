@@ -39,7 +39,8 @@ def verdict_section(result: AnalysisResult) -> None:
     parts = [f"### {v.label}"]
     if v.confidence is not None and v.label == "INCONCLUSIVE":
         leaning = "FAKE" if v.score >= 0.5 else "REAL"
-        parts.append(f"Leans {leaning} at **{confidence_text(v.confidence)}** (calibrated), too close to call.")
+        lean = "Leans neither way" if confidence_text(v.confidence) == "50%" else f"Leans {leaning}"  # 0.498 and 0.504 alike
+        parts.append(f"{lean} at **{confidence_text(v.confidence)}** (calibrated), too close to call.")
     elif v.confidence is not None:
         parts.append(f"**{confidence_text(v.confidence)}** calibrated confidence in this label.")
     if v.score is not None:
