@@ -132,7 +132,8 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
             w, h = img.size
             if w * h > limits.max_pixels:
                 raise MediaError(
-                    f"The image is {w} × {h} pixels ({w * h / 1e6:.0f} MP); the limit is {limits.max_pixels / 1e6:.0f} MP."
+                    f"The image is {w} × {h} pixels ({w * h / 1e6:.0f} MP); the limit is {limits.max_pixels / 1e6:.0f} MP. "
+                    "Scale it down (faces keep their detail well below that) and upload it again."
                 )
             # scoring an animation's first frame would pass a verdict on one frame of many; a multi-picture
             # JPEG (MPO: Ultra HDR gain maps, stereo and depth photos) is one photo plus helper images
@@ -146,7 +147,9 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise MediaError("The image is too large to decode safely (decompression bomb guard).") from None
     except _DECODE_ERRORS as exc:
-        raise MediaError(f"The image could not be decoded; it may be truncated or corrupt ({exc}).") from None
+        log.info("image not decoded: %s", exc)  # the decoder's own words help an operator, not a reader
+        raise MediaError("The image could not be decoded; it may be truncated or corrupt. Try the original file, "
+                         "or open and save it again in an image editor.") from None
 
 
 @dataclass(frozen=True)

@@ -198,8 +198,9 @@ def test_a_gif_with_a_damaged_trailer_is_a_message(trailer):
     Image.new("RGB", (8, 8), (10, 200, 30)).save(buffer, "GIF")
     data = buffer.getvalue()
     assert data.endswith(b";")
-    with pytest.raises(MediaError, match="truncated or corrupt"):
+    with pytest.raises(MediaError, match="truncated or corrupt") as caught:
         decode_image(data[:-1] + trailer)
+    assert str(caught.value).endswith("save it again in an image editor.")  # the decoder's own words go to the log
 
 
 def _h264(width: int, height: int, count: int) -> bytes:
