@@ -363,5 +363,8 @@ def batch_results_section() -> None:
                    icon=":material/warning:")
     st.dataframe(run["rows"], hide_index=True, column_config={
         "score": st.column_config.NumberColumn(format="%.3f"), "case": st.column_config.NumberColumn(format="#%d")})
+    unsaved = [row for row in run["rows"] if row["case"] is None]
+    if unsaved:  # in full: a table cell cuts a long reason short
+        st.markdown("**Without a case:**\n" + "\n".join(f"- {plain(row['file'])}: {plain(row['status'])}" for row in unsaved))
     st.page_link(CASES_PAGE, label="Open this batch on the Cases page", icon=":material/folder_open:",
                  query_params={"batch": str(run["batch_id"])})
