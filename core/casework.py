@@ -22,7 +22,7 @@ from core.analyze import (
 from core.cases import CaseStore, Heatmap, Saved
 from core.explain import gradcam, overlay
 from core.forensics import forensic_report
-from core.media import DEFAULT_LIMITS, Limits, MediaError, decode_image, sample_frames, sniff_kind
+from core.media import DEFAULT_LIMITS, Limits, MediaError, check_size, decode_image, sample_frames, sniff_kind
 from core.model import Detector
 
 __all__ = [
@@ -162,6 +162,7 @@ def scan_bytes(
     existing = known_case(store, hashlib.sha256(data).hexdigest(), analyst, batch_id)
     if existing is not None:
         return existing
+    check_size(len(data), limits)  # an empty file is said to be empty, not of an unknown type
     kind = sniff_kind(data[:16])
     if kind is None:
         raise MediaError("Not a supported image or video (the file's content was checked, not its name).")

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
-    "MediaError", "Limits", "limits_from_env", "VideoInfo", "SampledFrame", "sniff_kind", "decode_image",
+    "MediaError", "Limits", "limits_from_env", "VideoInfo", "SampledFrame", "check_size", "sniff_kind", "decode_image",
     "probe_video", "sample_frames", "sample_times", "container_name", "read_ahead", "IMAGE_TYPES", "VIDEO_TYPES",
 ]
 
@@ -86,7 +86,8 @@ def sniff_kind(head: bytes) -> str | None:
     return None
 
 
-def _check_size(n: int, limits: Limits) -> None:
+def check_size(n: int, limits: Limits) -> None:
+    """MediaError when a file of `n` bytes is empty or over the size limit."""
     if n == 0:
         raise MediaError("The file is empty (0 bytes).")
     if n > limits.max_bytes:
@@ -122,7 +123,7 @@ def _rgb(img: Image.Image) -> np.ndarray:
 
 def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """RGB uint8 array, EXIF orientation applied; refuses bombs before decoding pixels."""
-    _check_size(len(data), limits)
+    check_size(len(data), limits)
     if sniff_kind(data[:16]) != "image":
         raise MediaError("This is not a JPEG, PNG, WebP, BMP or GIF image (the file content does not match).")
     try:
@@ -227,7 +228,7 @@ def _info(container: av.container.InputContainer, head: bytes = b"") -> VideoInf
 def probe_video(source: Source, limits: Limits = DEFAULT_LIMITS) -> VideoInfo:
     """Media facts, checked against the limits."""
     if isinstance(source, bytes):
-        _check_size(len(source), limits)
+        check_size(len(source), limits)
         if sniff_kind(source[:16]) != "video":
             raise MediaError("This is not an MP4, MOV, AVI, WebM or MKV video (the file content does not match).")
     with _open(source) as container:

@@ -204,6 +204,8 @@ def test_scan_bytes_refuses_non_media_without_loading_the_model(store):
 
     with pytest.raises(casework.MediaError, match="Not a supported image or video"):
         casework.scan_bytes(store, no_model, b"plain text, not a picture", "notes.jpg", "ann")
+    with pytest.raises(casework.MediaError, match=r"The file is empty \(0 bytes\)"):  # as the image page says
+        casework.scan_bytes(store, no_model, b"", "empty.jpg", "ann")
     assert store.count_cases() == 0
 
 
