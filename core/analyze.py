@@ -174,8 +174,8 @@ def decide(score: float | None, family: str | None, thresholds: dict[str, float]
     if score >= thresholds["fake"]:
         return Verdict("FAKE", score, score, family, f"Score at or above the FAKE threshold {thresholds['fake']:.3f}.")
     if score <= thresholds["real"]:
-        return Verdict("REAL", score, 1.0 - score, family, f"Score at or below the REAL threshold {thresholds['real']:.2f}.")
-    band = f"{thresholds['real']:.2f}–{thresholds['fake']:.2f}"
+        return Verdict("REAL", score, 1.0 - score, family, f"Score at or below the REAL threshold {thresholds['real']:.3f}.")
+    band = f"{thresholds['real']:.3f}–{thresholds['fake']:.3f}"
     return Verdict("INCONCLUSIVE", score, max(score, 1.0 - score), family, f"Score inside the inconclusive band {band}.")
 
 
