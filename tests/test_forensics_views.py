@@ -55,6 +55,7 @@ def test_spectrum_shows_the_peak_of_a_periodic_pattern():
     assert patterned.stats["peak_fx"] == pytest.approx(0.25, abs=0.01)
     assert patterned.stats["peak_fy"] == pytest.approx(0.0, abs=0.01)
     assert patterned.stats["peak_contrast"] > plain.stats["peak_contrast"] + 2.0
+    assert "across: every 4.0 px, down: none" in patterned.reading
     assert patterned.image.shape == (128, 128)
 
 
@@ -84,6 +85,7 @@ def test_every_view_leaves_its_input_alone_and_explains_itself(name):
     assert view.image.dtype == np.uint8 and np.isfinite(view.values).all()
     assert len(view.guidance) > 80 and "\n" not in view.guidance
     assert (view.name, view.guidance) == (VIEW_TITLES[name], VIEW_GUIDANCE[name])  # what the page shows before computing it
+    assert view.reading.endswith(".") and not any(key in view.reading for key in view.stats)  # words, not code names
 
 
 def test_unknown_view_name_says_which_exist():

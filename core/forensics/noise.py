@@ -22,4 +22,6 @@ def noise_residual(rgb: np.ndarray) -> View:
     values = np.abs(luma - cv2.medianBlur(luma, 3))
     top = float(np.percentile(values, 99))
     stats = {"median": round(float(np.median(values)), 3), "p99": round(top, 3)}
-    return View(NOISE_TITLE, values, to_uint8(values, top), NOISE_GUIDANCE, stats)
+    reading = (f"Typical grain {stats['median']:.2f} grey levels; one pixel in a hundred above {stats['p99']:.1f} "
+               "(shown white).")
+    return View(NOISE_TITLE, values, to_uint8(values, top), NOISE_GUIDANCE, stats, reading)

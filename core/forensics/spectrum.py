@@ -48,4 +48,16 @@ def spectrum(rgb: np.ndarray) -> View:
     stats = {"peak_contrast": round(float(residual[iy, ix]), 3),
              "peak_fx": round(abs(float(fx[ix])), 4), "peak_fy": round(abs(float(fy[iy])), 4)}
     low = float(values.min())
-    return View(SPECTRUM_TITLE, values, to_uint8(values - low, float(values.max()) - low), SPECTRUM_GUIDANCE, stats)
+    image = to_uint8(values - low, float(values.max()) - low)
+    return View(SPECTRUM_TITLE, values, image, SPECTRUM_GUIDANCE, stats, _peak_reading(stats))
+
+
+def _period(cycles_per_px: float) -> str:
+    """Periods in pixels read better than frequencies: 0.25 cycles/px is a pattern every 4 px."""
+    return f"every {1 / cycles_per_px:.1f} px" if cycles_per_px > 0 else "none"
+
+
+def _peak_reading(stats: dict[str, float]) -> str:
+    return (f"Strongest isolated peak stands {stats['peak_contrast']:.2f} (log units) above its neighbours; "
+            f"its pattern repeats across: {_period(stats['peak_fx'])}, down: {_period(stats['peak_fy'])}. "
+            "A number to compare between faces, not a threshold.")

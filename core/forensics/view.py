@@ -15,7 +15,8 @@ class View:
     values: np.ndarray = field(repr=False)  # float32 map in the view's own units, for measuring
     image: np.ndarray = field(repr=False)  # uint8 picture of the map, for showing
     guidance: str  # one line: how to read it and what it cannot show
-    stats: dict[str, float] = field(default_factory=dict)
+    stats: dict[str, float] = field(default_factory=dict)  # for measuring; keys are code names
+    reading: str = ""  # the same numbers in words, for the analyst
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:

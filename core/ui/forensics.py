@@ -39,10 +39,10 @@ def forensic_context(upload: UploadedFile, result: AnalysisResult) -> dict:
 
 
 @st.cache_data(max_entries=12, ttl=3600, show_spinner="Computing the view…")
-def _cached_view(sha256: str, name: str, box: tuple | None, _data: bytes, _limits: Limits) -> tuple[np.ndarray, dict]:
+def _cached_view(sha256: str, name: str, box: tuple | None, _data: bytes, _limits: Limits) -> tuple[np.ndarray, str]:
     """A view's picture, at most VIEW_MAX_SIDE px (a 50 MP image would hold 50 MB per entry otherwise)."""
     view = compute_view(name, decode_image(_data, _limits), box)
-    return fit(view.image, VIEW_MAX_SIDE), view.stats
+    return fit(view.image, VIEW_MAX_SIDE), view.reading
 
 
 def _code_span(value: str) -> str:
@@ -88,14 +88,14 @@ def _views_ui(upload: UploadedFile, result: AnalysisResult) -> None:
     box = _spectrum_box(result) if "spectrum" in chosen else None
     for name in chosen:
         try:
-            image, stats = _cached_view(result.sha256, name, box if name == "spectrum" else None, upload.getvalue(), current_limits())
+            image, reading = _cached_view(result.sha256, name, box if name == "spectrum" else None, upload.getvalue(), current_limits())
         except (ValueError, MediaError) as exc:  # e.g. a face too small for a spectrum: the message says what to do
             st.info(str(exc))
             continue
         picture, text = st.columns([2, 1])
         picture.image(image, caption=VIEW_TITLES[name], width="stretch")
         text.caption(VIEW_GUIDANCE[name])
-        text.caption(" · ".join(f"{k} {v}" for k, v in stats.items()))
+        text.caption(reading)
 
 
 def forensics_image_section(upload: UploadedFile, result: AnalysisResult) -> None:
