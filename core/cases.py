@@ -326,6 +326,19 @@ class AuditEntry:
     old: str | None
     new: str | None
 
+    def in_words(self) -> tuple[str, str, str]:
+        """(field, old, new) as a person reads them: "confidence 80%", not "label_confidence 0.8";
+        exports keep the stored codes."""
+        def value(text: str | None) -> str:
+            if text is None:
+                return ""
+            return f"{float(text):.0%}" if self.field == "label_confidence" else text
+        return _FIELD_WORDS.get(self.field or "", self.field or ""), value(self.old), value(self.new)
+
+
+_FIELD_WORDS = {"agreement": "agreement with the model", "final_verdict": "final verdict",
+                "label_confidence": "confidence", "notes": "note"}
+
 
 @dataclass(frozen=True)
 class Heatmap:

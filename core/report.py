@@ -345,7 +345,7 @@ def _case_html(case: Case, current_model: str | None, with_charts: bool) -> str:
     notes = "".join(f"<li>{_e(note)}</li>" for note in case.result.get("notes", []))
     analyst_notes = _table(["at", "analyst", "note"], [(_iso(n.created_at), n.analyst, n.text) for n in case.notes])
     trail = _table(["at", "analyst", "action", "field", "old", "new"],
-                   [(_iso(e.at), e.analyst, e.action, e.field, e.old, e.new) for e in case.history])
+                   [(_iso(e.at), e.analyst, e.action, *e.in_words()) for e in case.history])
     return "".join([
         f"<section id='case-{case.id}'><h2>Case #{case.id}: {_e(case.file_name)}</h2>",
         _verdict_html(case), f"<ul>{notes}</ul>" if notes else "", mismatch,

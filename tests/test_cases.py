@@ -81,6 +81,8 @@ def test_label_changes_are_audited_old_to_new(store):
         ("ann", "label_confidence", None, "0.7"),
         ("bob", "agreement", "agree", "disagree"), ("bob", "final_verdict", "FAKE", "REAL"),
     ]
+    shown = [h.in_words() for h in case.history if h.action == "label"]
+    assert shown[2] == ("confidence", "", "70%") and shown[4] == ("final verdict", "FAKE", "REAL")
     assert case.labelled_by == "bob" and case.disagrees
     unchanged = store.label(case_id, "carol", agreement="disagree", final_verdict="REAL", confidence=0.7)
     assert len(unchanged.history) == len(case.history) and unchanged.labelled_by == "bob"

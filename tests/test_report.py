@@ -111,6 +111,7 @@ def test_html_states_what_a_reader_needs(two_cases):
                  f"{report.TOOL_NAME} {report.__version__}", "The analyst disagrees with the model",
                  "Model card (installed detector)", "data:image/png;base64,", "data:image/jpeg;base64,", "Audit trail"):
         assert text in page, text
+    assert "<td>confidence</td><td></td><td>80%</td>" in page and "label_confidence" not in page  # words, not codes
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from a network
 

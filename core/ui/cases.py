@@ -84,8 +84,9 @@ def history_section(entries: list[AuditEntry], whole_store: bool = False) -> Non
     rows = []
     for e in entries:
         where = {"case": e.case_id, "sha256": e.sha256[:12]} if whole_store else {}
+        field, old, new = e.in_words()
         rows.append({"when (UTC)": f"{e.at:%Y-%m-%d %H:%M:%S}", "who": e.analyst, "action": e.action, **where,
-                     "field": e.field or "", "old": e.old or "", "new": e.new or ""})
+                     "field": field, "old": old, "new": new})
     st.dataframe(rows, hide_index=True, column_config={"case": st.column_config.NumberColumn(format="#%d")})
 
 
