@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from core.faces import CROP_MARGIN, Face, FaceDetector, crop_face
+from core.faces import CROP_MARGIN, MIN_FACE_PX, Face, FaceDetector, crop_face
 from core.media import (
     DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, read_ahead, sample_frames,
 )
@@ -168,7 +168,7 @@ def aggregate_frames(frame_scores: Iterable[float | None], trim: float = 0.1) ->
 def decide(score: float | None, family: str | None, thresholds: dict[str, float], trained: bool) -> Verdict:
     """Map a calibrated score to REAL / FAKE / INCONCLUSIVE with the inconclusive band in between."""
     if score is None:
-        return Verdict("NO FACE", None, None, None, "No face large enough to judge was found.")
+        return Verdict("NO FACE", None, None, None, f"Nothing to judge: the detector needs a face at least {MIN_FACE_PX} px across.")
     if not trained:
         return Verdict("INCONCLUSIVE", score, None, family, "The shipped weights are untrained: this score is not a finding.")
     if score >= thresholds["fake"]:
@@ -256,7 +256,7 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
     result = _base(engine, "image", sha256, media, frames, verdict, scores, timings)
     if not faces:
         result.whole_image = _whole_image(engine, rgb)
-        result.notes.append("No face was found: the whole-image scores are shown for reference only; the detector was trained on faces.")
+        result.notes.append("If the picture does show a person, analyze a larger or closer-cropped copy.")
     elif verdict.label == "NO FACE":
         result.notes.append("Every face found is too small to judge (shorter side under the minimum size).")
     return result
@@ -314,7 +314,7 @@ def analyze_video(
     media = {**asdict(info), "bytes": size, "frames_sampled": len(frames)}
     result = _base(engine, "video", digest, media, frames, verdict, scores, timings)
     if verdict.label == "NO FACE":
-        result.notes.append("No face large enough to judge was found in any sampled frame.")
+        result.notes.append(f"None in the {len(frames)} sampled frames: sample more frames, or use a copy where faces are larger.")
     return result
 
 

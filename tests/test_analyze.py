@@ -39,7 +39,7 @@ def test_no_face_image_gets_labelled_whole_image_scores(engine, no_face_png):
     result = analyze_image_bytes(engine, no_face_png)
     assert result.faces == [] and result.verdict.label == "NO FACE" and result.verdict.score is None
     check_scores(result.whole_image, engine.detector.branches)
-    assert any("whole-image" in note for note in result.notes)
+    assert any("closer-cropped copy" in note for note in result.notes)
 
 
 def test_video_analysis(engine, two_face_video):

@@ -93,7 +93,9 @@ def test_image_without_faces_shows_whole_image_scores(no_face_png):
     (verdict,) = verdict_texts(at)
     assert verdict.startswith("### NO FACE")
     assert any("whole image" in m.label for m in at.metric)
-    assert any("Whole-image analysis" in h.value for h in at.subheader)
+    assert any("Whole-image scores" in h.value for h in at.subheader)
+    shown = " ".join([*(i.value for i in at.info), *(c.value for c in at.caption), *(h.value for h in at.subheader)])
+    assert shown.lower().count("no face") == 1  # said once, in the banner
 
 
 def test_faces_too_small_are_boxed_and_not_scored(astronaut):

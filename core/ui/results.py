@@ -64,6 +64,9 @@ def boxed_image_section(analysis: Analysis) -> None:
     if analysis.preview is None or analysis.result is None:
         return
     frame = analysis.result.frames[0]
+    if not frame.faces:
+        st.image(analysis.preview, caption="The uploaded image.")
+        return
     small = sum(1 for f in frame.faces if f.too_small)
     caption = f"{len(frame.faces)} face(s) found; boxes coloured by zone (green REAL, amber inconclusive, red FAKE)"
     if small:
@@ -75,7 +78,7 @@ def no_face_section(result: AnalysisResult) -> None:
     """The explicitly labelled whole-image scores of an image without faces."""
     if not result.whole_image:
         return
-    st.subheader("Whole-image analysis (no face found)")
+    st.subheader("Whole-image scores")
     st.caption("For reference only: the detector was trained on face crops, so these numbers are not a verdict.")
     cols = st.columns(len(result.whole_image))
     for col, (name, value) in zip(cols, result.whole_image.items()):
@@ -109,7 +112,7 @@ def faces_section(engine: Engine, result: AnalysisResult, frame: FrameResult, ke
     ranked = charts.ranked_faces(frame)
     judged = [(i, f) for i, f in ranked if f.scores]
     small = [charts.face_label(i, f) for i, f in ranked if not f.scores]
-    if not frame.faces:
+    if not frame.faces and result.kind == "video":  # an image's banner has said so
         st.caption("No face was found in this frame.")
     if small:
         st.caption(f"Too small to judge (shorter side under {MIN_FACE_PX} px), not scored: {', '.join(small)}.")
