@@ -30,6 +30,6 @@ st.subheader("Export")
 ui.exports_section(lambda: [store.get(case.id)], f"case-{case.id}", "case")
 if case.has_media:
     st.download_button("Original file", lambda: store.media(case.id), case.file_name, key="case-media",
-                       icon=":material/download:")
+                       icon=":material/download:", on_click="ignore")
 ui.delete_section(store, case, analyst)
 st.caption(f"{report.DISCLAIMER} Stored results are shown as saved (model {case.model_version}); nothing is re-analyzed.")

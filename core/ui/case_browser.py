@@ -110,7 +110,7 @@ def store_audit_section(store: CaseStore) -> None:
         st.caption(f"The latest {len(entries)} entries, newest first; all of them: python -m core.cli audit")
         history_section(entries, whole_store=True)
         st.download_button("CSV", lambda: report.export_audit_csv(entries), "audit.csv", "text/csv", key="cases-audit-csv",
-                           icon=":material/table:")
+                           icon=":material/table:", on_click="ignore")
 
 
 def _pick_from_table() -> None:
@@ -127,7 +127,7 @@ def _table(summaries) -> None:
           "analyst verdict": c.final_verdict or "", "label": c.agreement or "", "disagrees": c.disagrees,
           "model": c.model_version, "analyzed (UTC)": c.created_at.strftime("%Y-%m-%d %H:%M"), "by": c.created_by}
          for c in summaries],
-        hide_index=True, key="cases-table", on_select=_pick_from_table, selection_mode="single-row",
+        hide_index=True, placeholder="—", key="cases-table", on_select=_pick_from_table, selection_mode="single-row",
         column_config={"case": st.column_config.NumberColumn(format="#%d"),
                        "score": st.column_config.NumberColumn(format="%.3f")},
     )
@@ -151,12 +151,12 @@ def exports_section(cases_of: Callable[[], list[Case]], name: str, key: str, bat
                        help="Interactive charts add about 4.8 MB (plotly.js, embedded so the file opens offline).")
     a, b, c = st.columns(3)
     a.download_button("JSON", lambda: report.export_json(cases_of(), batch), f"{name}.json", "application/json",
-                      key=f"{key}-json", icon=":material/data_object:")
+                      key=f"{key}-json", icon=":material/data_object:", on_click="ignore")
     b.download_button("CSV", lambda: report.export_csv(cases_of()), f"{name}.csv", "text/csv",
-                      key=f"{key}-csv", icon=":material/table:")
+                      key=f"{key}-csv", icon=":material/table:", on_click="ignore")
     c.download_button("HTML report", lambda: report.export_html(cases_of(), batch, charts_inline=charts), f"{name}.html",
                       "text/html", key=f"{key}-html", icon=":material/description:",
-                      help="Self-contained: opens offline in any browser.")
+                      help="Self-contained: opens offline in any browser.", on_click="ignore")
 
 
 def _facts(case: Case) -> None:

@@ -87,7 +87,7 @@ def history_section(entries: list[AuditEntry], whole_store: bool = False) -> Non
         field, old, new = e.in_words()
         rows.append({"when (UTC)": f"{e.at:%Y-%m-%d %H:%M:%S}", "who": e.analyst, "action": e.action, **where,
                      "field": field, "old": old, "new": new})
-    st.dataframe(rows, hide_index=True, column_config={"case": st.column_config.NumberColumn(format="#%d")})
+    st.dataframe(rows, hide_index=True, placeholder="—", column_config={"case": st.column_config.NumberColumn(format="#%d")})
 
 
 # -- the label form: it remembers the label revision it shows, so a label changed meanwhile by
@@ -362,7 +362,7 @@ def batch_results_section() -> None:
         st.warning(f"The run stopped after {len(run['rows'])} of {run['files']} file(s); the others were not "
                    "analyzed. Run the batch again for them (files already done keep their cases).",
                    icon=":material/warning:")
-    st.dataframe(run["rows"], hide_index=True, column_config={
+    st.dataframe(run["rows"], hide_index=True, placeholder="—", column_config={
         "score": st.column_config.NumberColumn(format="%.3f"), "case": st.column_config.NumberColumn(format="#%d")})
     unsaved = [row for row in run["rows"] if row["case"] is None]
     if unsaved:  # in full: a table cell cuts a long reason short

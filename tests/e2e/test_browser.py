@@ -248,6 +248,11 @@ def test_export_an_html_report_and_open_it(page: Page, tmp_path, two_faces):
     report = tmp_path / download.value.suggested_filename
     download.value.save_as(report)
     assert report.name == f"case-{case_id}.html"
+    buttons = page.locator('[data-testid="stDownloadButton"]').filter(visible=True)
+    for name in ("JSON", "CSV"):  # back to back: a click no longer reruns the page, so no link goes stale
+        with page.expect_download() as download:
+            buttons.filter(has_text=name).first.click()
+        assert download.value.suggested_filename == f"case-{case_id}.{name.lower()}"
 
     tab = page.context.new_page()  # console errors of the report fail the test too (listener on the context)
     tab.goto(report.as_uri())
