@@ -136,7 +136,7 @@ def _baseline_table(report: dict) -> str:
 
 def _sources_table(report: dict) -> str:
     thr = report["scoring"]["fake_threshold"]
-    header = ["Kind", "Real source", "Items", "Faces found", "No face", "Errors", f"FPR at {thr:.2f}", "Inconclusive", "Called REAL", "Mean score"]
+    header = ["Kind", "Real source", "Items", "Faces found", "No face", "Errors", f"FPR at {thr:.3f}", "Inconclusive", "Called REAL", "Mean score"]
     rows = [[r["kind"], _code(r["source"]), str(r["items"]), str(r["faces_found"]), str(r["no_face"]), str(r["errors"]),
              _with_ci(r["fpr"]), _num(r["bands"]["inconclusive"]), _num(r["bands"]["real"]), _num(r["mean_score"])]
             for r in report["real_sources"]]
@@ -150,7 +150,7 @@ def _header(report: dict) -> str:
         ["Data", _code(report["data_dir"]) + (f", every file re-shared first ({_code(reshare)}: core/reshare.py)"
                                              if (reshare := report["settings"].get("reshare")) else "")],
         ["Weights", f"{_code(w['version'])} (trained: {'yes' if w['trained'] else 'no'})"],
-        ["Thresholds", f"FAKE at or above {band[1]:.2f}, REAL at or below {band[0]:.2f}, INCONCLUSIVE between"],
+        ["Thresholds", f"FAKE at or above {band[1]:.3f}, REAL at or below {band[0]:.3f}, INCONCLUSIVE between"],
         ["Code", _code(report["code_commit"])],
         ["Created", report["created"]],
         ["Command", _code(report["command"])],
@@ -189,7 +189,7 @@ def markdown(report: dict) -> str:
         "## AUC per branch",
         "Which branch separates each method: the fused score is the larger of the two branch probabilities.",
         _branch_table(report),
-        f"## No-face items scored at the threshold midpoint ({report['scoring']['no_face_midpoint']:.2f})",
+        f"## No-face items scored at the threshold midpoint ({report['scoring']['no_face_midpoint']:.3f})",
         "The same splits with every error-free item, those without a judgeable face scored at the midpoint of the "
         "two thresholds (the app gives them no verdict, which is never a FAKE call).",
         _midpoint_table(report),
@@ -200,7 +200,7 @@ def markdown(report: dict) -> str:
                   "Each pipeline is measured on the items where it found a face.", _baseline_table(report)]
     parts += [
         "## False positives per real source",
-        f"Share of each real source's scored items called FAKE at {thr:.2f}, with its bootstrap 95% interval.",
+        f"Share of each real source's scored items called FAKE at {thr:.3f}, with its bootstrap 95% interval.",
         _sources_table(report),
         "## Files that failed", _errors(report),
     ]
