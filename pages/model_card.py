@@ -5,19 +5,20 @@ from core import ui
 
 ui.through_entry_point()
 engine = ui.engine_or_stop()
-st.title("Model card")
+card = ui.model_card_text()
+st.title((ui.split_sections(card)[0] if card else "") or "Model card")  # the card's own title, said once
 if not engine.detector.trained:
     st.error(ui.UNTRAINED_TEXT, icon=":material/warning:")
 
-ui.document_section(ui.model_card_text(), "The written model card (weights/MODEL_CARD.md) is not available yet; "
-                                          "the facts below come from the weights.")
+ui.document_section(card, "The written model card (weights/MODEL_CARD.md) is not available yet; the facts below "
+                          "come from the weights.", open_first=("Measured", "Known failure"))
 
 st.header("The loaded weights")
 ui.metadata_section(engine.detector)
 
-st.header("Evaluation")
-ui.document_section(ui.evaluation_report(), "No evaluation report yet (weights/eval/report.md is produced by the evaluation run).",
-                    depth=2)
+st.header("Evaluation report")
+ui.document_section(ui.evaluation_report(), "No evaluation report yet (weights/eval/report.md is produced by the "
+                                            "evaluation run).", open_first=("Detection",))
 
 st.header("Limits")
 st.markdown(ui.LIMITS_TEXT)

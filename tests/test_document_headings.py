@@ -1,5 +1,5 @@
 """Documents embedded in a page (model card, evaluation report) nest their headings under the page's."""
-from core.ui import nested_headings
+from core.ui import nested_headings, split_sections
 
 DOC = "# Card\n\nText with a # sign.\n\n## Training\n\n```bash\n# a shell comment, not a heading\n```\n### Deep"
 
@@ -16,3 +16,15 @@ def test_never_past_the_sixth_level():
 
 def test_depth_zero_changes_nothing():
     assert nested_headings(DOC, 0) == DOC
+
+
+def test_sections_split_at_second_level_headings_outside_code():
+    title, intro, sections = split_sections(DOC + "\n\n## Limits\nSmall faces.")
+    assert title == "Card" and intro == "Text with a # sign."
+    assert [h for h, _ in sections] == ["Training", "Limits"]
+    assert "# a shell comment, not a heading" in sections[0][1] and "### Deep" in sections[0][1]
+    assert sections[1][1] == "Small faces."
+
+
+def test_a_document_without_headings_is_all_intro():
+    assert split_sections("Just text.\n") == ("", "Just text.", [])

@@ -30,7 +30,7 @@ from core.ui.cases import (
 )
 from core.ui.forensics import forensics_image_section, forensics_video_section
 from core.ui.model_card import (
-    document_section, evaluation_report, metadata_section, model_card_text, nested_headings, sidebar,
+    document_section, evaluation_report, metadata_section, model_card_text, nested_headings, sidebar, split_sections,
 )
 from core.ui.resources import ENTRY_KEY, LIMITS_KEY, current_limits, engine_or_stop, store_or_stop, through_entry_point
 from core.ui.results import (
@@ -43,7 +43,7 @@ __all__ = [
     "through_entry_point", "ENTRY_KEY", "engine_or_stop", "current_limits", "LIMITS_KEY", "store_or_stop", "image_upload", "video_upload", "sidebar",
     "untrained_warning", "verdict_section", "boxed_image_section", "no_face_section", "face_chart_section",
     "faces_section", "media_facts_section", "timeline_section", "details_section", "model_card_text",
-    "evaluation_report", "nested_headings", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT",
+    "evaluation_report", "nested_headings", "split_sections", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT",
     "STORAGE_TEXT", "UNTRAINED_TEXT", "forensics_image_section", "forensics_video_section",
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "case_settings_sidebar",
     "case_settings", "history_section", "label_section", "notes_section", "delete_section", "case_section",

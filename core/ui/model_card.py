@@ -9,7 +9,10 @@ from core.analyze import Engine
 from core.model import WEIGHTS_DIR, Detector
 from core.ui.text import FAMILY_TEXT
 
-__all__ = ["sidebar", "model_card_text", "evaluation_report", "nested_headings", "document_section", "metadata_section"]
+__all__ = [
+    "sidebar", "model_card_text", "evaluation_report", "nested_headings", "split_sections",
+    "document_section", "metadata_section",
+]
 
 
 def sidebar(engine: Engine) -> None:
@@ -52,12 +55,34 @@ def nested_headings(markdown: str, depth: int) -> str:
     return "\n".join(lines)
 
 
-def document_section(text: str | None, missing: str, depth: int = 1) -> None:
-    """A Markdown document with its headings `depth` levels down, or a note saying it does not exist yet."""
-    if text:
-        st.markdown(nested_headings(text, depth))
-    else:
+def split_sections(markdown: str) -> tuple[str, str, list[tuple[str, str]]]:
+    """(title, intro, [(heading, body), ...]): the "# " title, the text before the first "## " heading,
+    and each "## " section; a "#" line inside a code block is a comment, not a heading."""
+    title, intro, sections, fenced = "", [], [], False
+    for line in markdown.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        if not fenced and line.startswith("# ") and not title:
+            title = line[2:].strip()
+        elif not fenced and line.startswith("## "):
+            sections.append((line[3:].strip(), []))
+        else:
+            (sections[-1][1] if sections else intro).append(line)
+    return title, "\n".join(intro).strip(), [(h, "\n".join(body).strip()) for h, body in sections]
+
+
+def document_section(text: str | None, missing: str, open_first: tuple[str, ...] = ()) -> None:
+    """A long document read section by section: its intro shown, each "## " section in an expander
+    (open when its heading starts with one of `open_first`), so the page lists what it holds; or a
+    note saying the document does not exist yet."""
+    if not text:
         st.info(missing, icon=":material/info:")
+        return
+    _, intro, sections = split_sections(text)
+    st.markdown(nested_headings(intro, 2))
+    for heading, body in sections:
+        with st.expander(heading, expanded=heading.startswith(open_first)):
+            st.markdown(nested_headings(body, 2))
 
 
 def metadata_section(detector: Detector) -> None:
