@@ -5,13 +5,12 @@ from core import ui
 
 ui.through_entry_point()
 engine = ui.engine_or_stop()
-card = ui.model_card_text()
-st.title((ui.split_sections(card)[0] if card else "") or "Model card")  # the card's own title, said once
+st.title("Model card")
 if not engine.detector.trained:
     st.error(ui.UNTRAINED_TEXT, icon=":material/warning:")
 
-ui.document_section(card, "The written model card (weights/MODEL_CARD.md) is not available yet; the facts below "
-                          "come from the weights.", open_first=("Measured", "Known failure"))
+ui.document_section(ui.model_card_text(), "The written model card (weights/MODEL_CARD.md) is not available yet; the "
+                    "facts below come from the weights.", open_first=("Measured", "Known failure"))
 
 st.header("The loaded weights")
 ui.metadata_section(engine.detector)

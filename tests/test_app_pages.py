@@ -263,7 +263,8 @@ def test_bad_videos_show_an_error(case, one_frame_video, two_face_video):
 
 def test_model_card_page(engine):
     at = open_page("pages/model_card.py")
-    assert at.title[0].value.startswith("Model card: ")  # the card's own title, not repeated beneath
+    assert at.title[0].value == "Model card"
+    assert not any(m.value.lstrip("#").strip().startswith("Model card") for m in at.markdown)  # said once
     opened = [e.label for e in at.expander if e.proto.expanded]
     assert any(o.startswith("Measured") for o in opened) and any(o.startswith("Detection") for o in opened)
     assert any(e.label.startswith("What was tried") for e in at.expander if not e.proto.expanded)  # long parts fold

@@ -55,20 +55,18 @@ def nested_headings(markdown: str, depth: int) -> str:
     return "\n".join(lines)
 
 
-def split_sections(markdown: str) -> tuple[str, str, list[tuple[str, str]]]:
-    """(title, intro, [(heading, body), ...]): the "# " title, the text before the first "## " heading,
-    and each "## " section; a "#" line inside a code block is a comment, not a heading."""
-    title, intro, sections, fenced = "", [], [], False
+def split_sections(markdown: str) -> tuple[str, list[tuple[str, str]]]:
+    """(intro, [(heading, body), ...]): the text before the first "## " heading, without the "# " title
+    (the page has its own), and each "## " section; a "#" line in a code block is not a heading."""
+    intro, sections, fenced = [], [], False
     for line in markdown.splitlines():
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
-        if not fenced and line.startswith("# ") and not title:
-            title = line[2:].strip()
-        elif not fenced and line.startswith("## "):
+        if not fenced and line.startswith("## "):
             sections.append((line[3:].strip(), []))
-        else:
+        elif fenced or not line.startswith("# "):
             (sections[-1][1] if sections else intro).append(line)
-    return title, "\n".join(intro).strip(), [(h, "\n".join(body).strip()) for h, body in sections]
+    return "\n".join(intro).strip(), [(h, "\n".join(body).strip()) for h, body in sections]
 
 
 def document_section(text: str | None, missing: str, open_first: tuple[str, ...] = ()) -> None:
@@ -78,7 +76,7 @@ def document_section(text: str | None, missing: str, open_first: tuple[str, ...]
     if not text:
         st.info(missing, icon=":material/info:")
         return
-    _, intro, sections = split_sections(text)
+    intro, sections = split_sections(text)
     st.markdown(nested_headings(intro, 2))
     for heading, body in sections:
         with st.expander(heading, expanded=heading.startswith(open_first)):
