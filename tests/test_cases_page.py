@@ -310,6 +310,15 @@ def test_sidebar_asks_for_a_name_and_saves_by_default(store):
     assert at.sidebar.checkbox(key=KEEP_MEDIA_KEY).value is False
 
 
+def test_the_name_cookie_script_cannot_be_broken_out_of():
+    from core.ui.cases import ANALYST_COOKIE, _cookie_script
+
+    script = _cookie_script('Dana </script><img src=x onerror=alert(1)> "\'')
+    assert script.count("<") == 2 and script.endswith("</script>")  # its own two tags only
+    assert f"{ANALYST_COOKIE}=' + encodeURIComponent(" in script and "max-age=31536000" in script
+    assert "max-age=0" in _cookie_script("")  # a cleared field forgets the name
+
+
 def app(page: str, analyst: str = "Dana", autosave: bool = True) -> AppTest:
     """A page of the app with the sidebar's name and saving switch set. (AppTest runs a switched-to
     page without the entry script, so the sidebar's values are given as session state.)"""

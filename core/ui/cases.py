@@ -3,9 +3,11 @@ Store errors (database down, disk full) become messages: an analysis is never lo
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Callable
+from urllib.parse import unquote
 
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
@@ -30,6 +32,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY = "analyst", "autosave", "keep_media"
+ANALYST_COOKIE, ANALYST_COOKIE_AGE_S = "deepfake_dashboard_analyst", 365 * 24 * 3600
+_COOKIE_WRITTEN = "analyst_cookie_written"  # the name this browser's cookie holds, as far as this session knows
 SAVED_KEY = "saved_cases"  # sha256 -> (case id, created in this session)
 BATCH_RUN_KEY = "batch_run"
 CASES_PAGE = "pages/cases.py"
@@ -45,11 +49,38 @@ class CaseSettings:
     keep_media: bool
 
 
+def _cookie_script(name: str) -> str:
+    """JavaScript that stores the name in this browser for a year (or forgets it when empty). JSON
+    quotes it; "<" is escaped too, so no name can close the script element."""
+    value = json.dumps(name).replace("<", "\\u003c")
+    age = ANALYST_COOKIE_AGE_S if name else 0
+    return (f"<script>document.cookie = '{ANALYST_COOKIE}=' + encodeURIComponent({value}) + "
+            f"'; path=/; max-age={age}; SameSite=Lax';</script>")
+
+
+def _remembered_analyst() -> None:
+    """Session state lives as long as one tab's connection, so a reload or a typed URL would ask for the
+    name again: the browser keeps it in a cookie, read when a session starts and written when it changes.
+    Runs before the name field is drawn, which may only be prefilled then."""
+    state = st.session_state
+    if _COOKIE_WRITTEN not in state:
+        cookie = st.context.cookies.get(ANALYST_COOKIE)  # not a str under AppTest, which has no browser
+        state[_COOKIE_WRITTEN] = unquote(cookie).strip()[:100] if isinstance(cookie, str) else ""
+    if ANALYST_KEY not in state:
+        state[ANALYST_KEY] = state[_COOKIE_WRITTEN]
+    name = str(state[ANALYST_KEY] or "").strip()
+    if name != state[_COOKIE_WRITTEN]:
+        st.html(_cookie_script(name), unsafe_allow_javascript=True)
+        state[_COOKIE_WRITTEN] = name
+
+
 def case_settings_sidebar() -> CaseSettings:
     """The analyst's name and the saving switches, in the shared sidebar (kept across pages)."""
     with st.sidebar:
+        _remembered_analyst()
         st.text_input("Analyst name", key=ANALYST_KEY, max_chars=100, placeholder="Your name",
-                      help="Recorded with every case, label and note you make.")
+                      help="Recorded with every case, label and note you make; remembered in this browser "
+                           "until you clear it.")
         st.toggle("Save analyses as cases", value=True, key=AUTOSAVE_KEY,
                   help="Each analysis becomes a case on the Cases page: scores, verdict, a thumbnail and the "
                        "most suspicious face crops. The original file is not kept unless you tick the box below.")

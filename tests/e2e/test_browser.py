@@ -181,6 +181,17 @@ def test_undecodable_video_gives_a_message(page: Page, tmp_path):
 ANALYST = "E2E Tester"
 
 
+def test_the_analyst_name_survives_a_reload(page: Page):
+    open_app(page)
+    name = page.get_by_role("textbox", name="Analyst name")
+    name.fill("Dana </b> Ö")
+    name.press("Enter")
+    page.wait_for_function("document.cookie.includes('_analyst=Dana')")  # the run that stores it is done
+    page.goto("/cases")  # a typed address is a new session, as a reload is
+    expect_page(page, "Cases")
+    expect(page.get_by_role("textbox", name="Analyst name")).to_have_value("Dana </b> Ö")
+
+
 def save_case(page: Page, path: Path) -> int:
     """Analyze `path` with an analyst name in the sidebar (auto-save is on by default); the case number."""
     open_app(page)
