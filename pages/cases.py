@@ -21,6 +21,7 @@ if case is None:
 
 st.divider()
 st.header(f"Case #{case.id}")
+ui.queue_section(case)
 ui.stored_case_section(case)
 ui.label_section(store, case, analyst)
 ui.notes_section(store, case, analyst)

@@ -137,6 +137,19 @@ def test_open_case_shows_the_stored_result_without_the_model(seeded, monkeypatch
     assert [d.label for d in at.get("download_button")].count("HTML report") == 2  # the list and the case
 
 
+def test_previous_and_next_step_through_the_listed_cases(seeded):
+    at = cases_page(case=seeded["real"])
+    order = listed(at)  # newest first
+    assert order.index(seeded["real"]) == 1 and any("Case 2 of 3 in the list above." in c.value for c in at.caption)
+    at.button(key="cases-next").click().run()
+    assert at.query_params["case"] == str(order[2]) and at.button(key="cases-next").disabled
+    at.button(key="cases-previous").click().run()
+    at.button(key="cases-previous").click().run()
+    assert at.query_params["case"] == str(order[0]) and at.button(key="cases-previous").disabled
+    at.multiselect(key="cases-verdicts").set_value(["REAL"]).run()  # the open case leaves the list
+    assert listed(at) == [seeded["real"]] and not any(b.key == "cases-next" for b in at.button)
+
+
 def test_open_video_case_shows_its_timeline(seeded):
     at = cases_page(case=seeded["video"])
     assert len(at.get("plotly_chart")) == 2  # timeline and faces of the chosen frame

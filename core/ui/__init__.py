@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from core.ui.analysis import image_upload, video_upload
 from core.ui.case_browser import (
-    case_filter_section, case_from_url, case_list_section, exports_section, store_audit_section, store_trouble,
+    case_filter_section, case_from_url, case_list_section, exports_section, queue_section, store_audit_section,
+    store_trouble,
     stored_case_section,
 )
 from core.ui.cases import (
@@ -47,6 +48,6 @@ __all__ = [
     "STORAGE_TEXT", "UNTRAINED_TEXT", "forensics_image_section", "forensics_video_section",
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "case_settings_sidebar",
     "case_settings", "history_section", "label_section", "notes_section", "delete_section", "case_section",
-    "run_batch", "batch_results_section", "store_trouble", "case_filter_section", "case_list_section", "case_from_url",
+    "run_batch", "batch_results_section", "store_trouble", "case_filter_section", "case_list_section", "case_from_url", "queue_section",
     "stored_case_section", "exports_section", "store_audit_section",
 ]

@@ -20,7 +20,7 @@ from core.ui.text import HEATMAP_HELP, STORE_TROUBLE, plain
 
 __all__ = [
     "store_trouble", "case_filter_section", "case_list_section", "store_audit_section", "case_from_url",
-    "stored_case_section", "exports_section",
+    "queue_section", "stored_case_section", "exports_section",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,21 @@ def _table(summaries) -> None:
         column_config={"case": st.column_config.NumberColumn(format="#%d"),
                        "score": st.column_config.NumberColumn(format="%.3f")},
     )
+
+
+def queue_section(case: Case) -> None:
+    """Previous and next case of the list above (keys K and J), to work through a filtered queue
+    without going back to the table; nothing when the open case is not in the list."""
+    listed = st.session_state.get("cases-listed", [])
+    if case.id not in listed:
+        return
+    i = listed.index(case.id)
+    back, where, ahead = st.columns([1, 2, 1], vertical_alignment="center")
+    back.button("Previous", key="cases-previous", icon=":material/arrow_back:", shortcut="K", disabled=i == 0,
+                on_click=_set_param, args=("case", listed[max(0, i - 1)]), width="stretch")
+    where.caption(f"Case {i + 1} of {len(listed)} in the list above.")
+    ahead.button("Next", key="cases-next", icon=":material/arrow_forward:", shortcut="J", disabled=i == len(listed) - 1,
+                 on_click=_set_param, args=("case", listed[min(len(listed) - 1, i + 1)]), width="stretch")
 
 
 def case_from_url(store: CaseStore) -> Case | None:

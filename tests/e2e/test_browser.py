@@ -272,3 +272,25 @@ def test_export_an_html_report_and_open_it(page: Page, tmp_path, two_faces):
     expect(tab.get_by_text("SHA-256").first).to_be_visible()
     screenshot(tab, "exported_report")
     tab.close()
+
+
+def test_j_and_k_step_through_the_listed_cases_but_not_while_typing(page: Page, tmp_path, two_faces):
+    older, newer = two_faces.copy(), two_faces.copy()
+    older[0, 0], newer[0, 0] = (1, 2, 3), (4, 5, 6)  # files of their own, so each becomes a new case
+    first = save_case(page, write(tmp_path, "queue-older.png", encode_image(older, "PNG")))
+    second = save_case(page, write(tmp_path, "queue-newer.png", encode_image(newer, "PNG")))
+    page.goto(f"/cases?case={second}")  # the list is newest first: the older one comes next
+    expect(page.get_by_role("heading", name=f"Case #{second}", level=2)).to_be_visible()
+    wait_idle(page)
+    page.keyboard.press("j")
+    expect(page.get_by_role("heading", name=f"Case #{first}", level=2)).to_be_visible()
+    wait_idle(page)
+    note = page.get_by_role("textbox", name="New note")
+    note.fill("checked it")
+    note.press("k")  # a letter typed into a note stays in the note
+    wait_idle(page)
+    expect(note).to_have_value("checked itk")
+    expect(page.get_by_role("heading", name=f"Case #{first}", level=2)).to_be_visible()
+    note.blur()
+    page.keyboard.press("k")
+    expect(page.get_by_role("heading", name=f"Case #{second}", level=2)).to_be_visible()
