@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY = "analyst", "autosave", "keep_media"
 ANALYST_COOKIE, ANALYST_COOKIE_AGE_S = "deepfake_dashboard_analyst", 365 * 24 * 3600
-_COOKIE_WRITTEN = "analyst_cookie_written"  # the name this browser's cookie holds, as far as this session knows
 SAVED_KEY = "saved_cases"  # sha256 -> (case id, created in this session)
 BATCH_RUN_KEY = "batch_run"
 CASES_PAGE = "pages/cases.py"
@@ -60,18 +59,11 @@ def _cookie_script(name: str) -> str:
 
 def _remembered_analyst() -> None:
     """Session state lives as long as one tab's connection, so a reload or a typed URL would ask for the
-    name again: the browser keeps it in a cookie, read when a session starts and written when it changes.
-    Runs before the name field is drawn, which may only be prefilled then."""
-    state = st.session_state
-    if _COOKIE_WRITTEN not in state:
+    name again: the browser keeps it in a cookie, read here when a session starts (the name field may
+    only be prefilled before it is drawn)."""
+    if ANALYST_KEY not in st.session_state:
         cookie = st.context.cookies.get(ANALYST_COOKIE)  # not a str under AppTest, which has no browser
-        state[_COOKIE_WRITTEN] = unquote(cookie).strip()[:100] if isinstance(cookie, str) else ""
-    if ANALYST_KEY not in state:
-        state[ANALYST_KEY] = state[_COOKIE_WRITTEN]
-    name = str(state[ANALYST_KEY] or "").strip()
-    if name != state[_COOKIE_WRITTEN]:
-        st.html(_cookie_script(name), unsafe_allow_javascript=True)
-        state[_COOKIE_WRITTEN] = name
+        st.session_state[ANALYST_KEY] = unquote(cookie).strip()[:100] if isinstance(cookie, str) else ""
 
 
 def case_settings_sidebar() -> CaseSettings:
@@ -86,7 +78,10 @@ def case_settings_sidebar() -> CaseSettings:
                        "most suspicious face crops. The original file is not kept unless you tick the box below.")
         st.checkbox("Keep the original file in the store", value=False, key=KEEP_MEDIA_KEY,
                     help="Stores the uploaded file itself in the case database (never in a served folder).")
-    return case_settings()
+        settings = case_settings()
+        # Drawn on every run and last, so no widget above it moves; running it again rewrites the same cookie.
+        st.html(_cookie_script(settings.analyst), unsafe_allow_javascript=True)
+    return settings
 
 
 def case_settings() -> CaseSettings:
