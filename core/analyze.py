@@ -22,7 +22,7 @@ from core.model import SCORE_BATCH, WEIGHTS_DIR, Detector, load_detector
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
     "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "branch_scores_of", "decide",
-    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "file_digest", "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
+    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "fragile_threshold", "file_digest", "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
 ]
 
 DEFAULT_VIDEO_FRAMES = 32
@@ -38,6 +38,15 @@ SYNTHETIC_VIDEO_NOTE = (
     "The synthetic-face branch drove this video's score, and that branch runs high on real video: every synthetic branch "
     "trained so far scored two of the five real dev clips above at least 95 % of the real dev photos (model card, known "
     "failure modes). It learnt from still portraits; weigh a FAKE here with care and look at the blend branch and the frames."
+)
+# The firmness check of an image: each judged face scored again mirrored, framed 10 % tighter or 15 %
+# looser, and shifted by 5 % of its box (dx, dy as shares of the box, margin factor, mirrored).
+RECROPS = ((0.0, 0.0, 1.0, True), (0.0, 0.0, 0.9, False), (0.0, 0.0, 1.15, False),
+           (0.05, 0.0, 1.0, False), (-0.05, 0.0, 1.0, False), (0.0, 0.05, 1.0, False))
+FRAGILE_NOTE = (
+    "Fragile call: re-cropped by a few pixels or mirrored, this image scores from {low:.3f} to {high:.3f}, across the "
+    "{label} threshold {threshold:.3f}. Fragile calls were wrong several times as often as firm ones on the dev split "
+    "(evaluation report, \"Firm and fragile calls\"); weigh this one with care."
 )
 Progress = Callable[[float, str], None]
 
@@ -84,6 +93,7 @@ class FaceResult:
     too_small: bool
     scores: dict[str, float] | None = None  # per branch and "fused"; None when too small to judge
     track: int | None = None  # same person across video frames
+    score_range: list[float] | None = None  # [lowest, highest] fused score over RECROPS and itself (images)
     crop: np.ndarray | None = field(default=None, repr=False)  # model input, kept for Grad-CAM, never serialized
 
 
@@ -134,6 +144,7 @@ class AnalysisResult:
     timings: dict[str, float]
     whole_image: dict[str, float] | None = None  # scores of the whole image when no face was found
     notes: list[str] = field(default_factory=list)
+    score_range: list[float] | None = None  # [lowest, highest] fused image score over RECROPS (images)
 
     @property
     def faces(self) -> list[FaceResult]:
@@ -242,6 +253,43 @@ def _base(engine: Engine, kind: str, sha256: str, media: dict, frames, verdict, 
     return result
 
 
+def _recrops(rgb: np.ndarray, face: Face, size: int) -> list[np.ndarray]:
+    x, y, w, h = face.box
+    crops = []
+    for dx, dy, margin, mirrored in RECROPS:
+        crop = crop_face(rgb, Face((x + dx * w, y + dy * h, w, h), face.score, face.landmarks), size, CROP_MARGIN * margin)
+        crops.append(crop[:, ::-1].copy() if mirrored else crop)
+    return crops
+
+
+def _score_ranges(engine: Engine, rgb: np.ndarray, faces: list[Face], result: AnalysisResult) -> None:
+    """How firm an image's scores are: each judged face's fused score over RECROPS and itself, and the
+    image's (its most suspicious face under each re-crop). A small shift moving a score across a
+    threshold marks a call that the exact framing decided."""
+    judged = [(face, item) for face, item in zip(faces, result.frames[0].faces) if item.scores]
+    if not judged:
+        return
+    crops = [crop for face, _ in judged for crop in _recrops(rgb, face, engine.detector.input_size)]
+    again = engine.detector.score(crops)["fused"].reshape(len(judged), len(RECROPS))
+    fused = np.column_stack([[item.scores["fused"] for _, item in judged], again])
+    for (_, item), row in zip(judged, fused):
+        item.score_range = [round(float(row.min()), 4), round(float(row.max()), 4)]
+    image = fused.max(axis=0)
+    result.score_range = [round(float(image.min()), 4), round(float(image.max()), 4)]
+
+
+def fragile_threshold(label: str, score_range: list[float] | None, thresholds: dict[str, float]) -> float | None:
+    """The threshold a FAKE or REAL call crosses when its image is re-cropped (None: the call is firm)."""
+    if not score_range:
+        return None
+    low, high = score_range
+    if label == "FAKE" and low < thresholds["fake"]:
+        return thresholds["fake"]
+    if label == "REAL" and high > thresholds["real"]:
+        return thresholds["real"]
+    return None
+
+
 def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> AnalysisResult:
     """Find, crop and score every face of an RGB uint8 image."""
     t0 = time.perf_counter()
@@ -251,9 +299,14 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
     _score_faces(engine, frames)
     t2 = time.perf_counter()
     verdict, scores = _summarize(engine, frames, lambda values: values[0])
-    timings = {"detect_s": t1 - t0, "model_s": t2 - t1}
     media = {"width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
-    result = _base(engine, "image", sha256, media, frames, verdict, scores, timings)
+    result = _base(engine, "image", sha256, media, frames, verdict, scores, {"detect_s": t1 - t0, "model_s": t2 - t1})
+    _score_ranges(engine, rgb, faces, result)
+    result.timings["firmness_s"] = time.perf_counter() - t2
+    crossed = fragile_threshold(verdict.label, result.score_range, engine.detector.thresholds)
+    if crossed is not None:
+        low, high = result.score_range
+        result.notes.append(FRAGILE_NOTE.format(low=low, high=high, label=verdict.label, threshold=crossed))
     if not faces:
         result.whole_image = _whole_image(engine, rgb)
         result.notes.append("If the picture does show a person, analyze a larger or closer-cropped copy.")

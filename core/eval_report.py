@@ -143,6 +143,14 @@ def _sources_table(report: dict) -> str:
     return _table(header, rows)
 
 
+def _firmness_table(report: dict) -> str:
+    rows = []
+    for r in report.get("firmness", []):  # reports written before it have none
+        share = f"{r['wrong'] / r['items']:.1%}" if r["items"] else "n/a"
+        rows.append([r["call"], "firm" if r["firm"] else "fragile", str(r["items"]), str(r["wrong"]), share])
+    return _table(["Call", "Firmness", "Images", "Wrong", "Share wrong"], rows) if rows else ""
+
+
 def _header(report: dict) -> str:
     w, t, s = report["weights"], report["totals"], report["scoring"]
     band = s["inconclusive_band"]
@@ -199,6 +207,11 @@ def markdown(report: dict) -> str:
                   "Haar cascade, largest face only, every 5th video frame, plain mean (core.baseline). "
                   "Each pipeline is measured on the items where it found a face.", _baseline_table(report)]
     parts += [
+        "## Firm and fragile calls (images)",
+        "Each judged face is scored again mirrored, framed 10 % tighter or 15 % looser, and shifted by 5 % of its box "
+        "(core.analyze.RECROPS). A FAKE call is *fragile* when one of these re-crops scores the image below the FAKE "
+        "threshold, a REAL call when one scores it above the REAL threshold; the app says so beside the verdict.",
+        _firmness_table(report),
         "## False positives per real source",
         f"Share of each real source's scored items called FAKE at {thr:.3f}, with its bootstrap 95% interval.",
         _sources_table(report),

@@ -27,7 +27,9 @@ import numpy as np
 from tqdm import tqdm
 
 from core import eval_report, metrics
-from core.analyze import DEFAULT_VIDEO_FRAMES, AnalysisResult, Engine, analyze_image_bytes, analyze_video, load_engine
+from core.analyze import (
+    DEFAULT_VIDEO_FRAMES, AnalysisResult, Engine, analyze_image_bytes, analyze_video, fragile_threshold, load_engine,
+)
 from core.baseline import BaselineEngine, baseline_image, baseline_video, load_baseline
 from core.media import IMAGE_TYPES, VIDEO_TYPES, decode_image, sniff_kind
 from core.model import WEIGHTS_DIR
@@ -74,6 +76,8 @@ class ItemRow:
     blend: float | None = None
     synthetic: float | None = None
     whole_image: float | None = None  # fused score of the whole image, images without any face only
+    range_low: float | None = None  # images: lowest and highest fused score over the re-crops (core.analyze.RECROPS)
+    range_high: float | None = None
     verdict: str = ""
     faces_found: int = 0  # faces large enough to judge, summed over the sampled frames
     frames_used: int = 0  # frames with at least one judged face (1 or 0 for an image)
@@ -144,6 +148,7 @@ def _fill(row: ItemRow, result: AnalysisResult) -> None:
     row.score = scores.get("fused")
     row.blend, row.synthetic = (scores.get(name) for name in BRANCHES)
     row.whole_image = result.whole_image.get("fused") if result.whole_image else None
+    row.range_low, row.range_high = result.score_range or (None, None)
     row.verdict = result.verdict.label
     row.faces_found = sum(1 for face in result.faces if face.scores)
     row.frames_used = sum(1 for frame in result.frames if frame.score is not None)
@@ -286,6 +291,19 @@ def summarize_split(kind: str, method: str, rows: list[ItemRow], thresholds: dic
     return split
 
 
+def firmness_table(rows: list[ItemRow], thresholds: dict[str, float]) -> list[dict]:
+    """Image FAKE and REAL calls split by firmness (core.analyze.fragile_threshold): how many, how
+    many wrong. Fragile calls are those a few pixels of re-cropping or a mirror move across their threshold."""
+    table = []
+    for call in ("FAKE", "REAL"):
+        made = [r for r in rows if r.kind == "image" and r.verdict == call and r.range_low is not None]
+        for firm in (True, False):
+            mine = [r for r in made if (fragile_threshold(call, [r.range_low, r.range_high], thresholds) is None) == firm]
+            wrong = sum(1 for r in mine if (r.label == "fake") != (call == "FAKE"))
+            table.append({"call": call, "firm": firm, "items": len(mine), "wrong": wrong})
+    return table
+
+
 def real_source_table(rows: list[ItemRow], thresholds: dict[str, float], rounds: int, seed: int) -> list[dict]:
     """False-positive rate at the FAKE threshold on each real source, per media kind."""
     fpr = {"fpr": lambda y, s: metrics.rates_at(y, s, thresholds["fake"])["fpr"]}
@@ -346,6 +364,7 @@ def evaluate(args: argparse.Namespace, argv: Sequence[str]) -> tuple[dict, list[
                    "seconds": round(time.perf_counter() - started, 1)},
         "splits": [summarize_split(k, m, rs, thresholds, args.bootstrap, args.seed, args.bins, args.baseline) for k, m, rs in splits],
         "real_sources": real_source_table(rows, thresholds, args.bootstrap, args.seed),
+        "firmness": firmness_table(rows, thresholds),
         "errors": [{"path": r.path, "reason": r.error} for r in rows if r.error],
         "skipped": skipped,
     }

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.analyze import (SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image, analyze_image_bytes,
-                          analyze_video, branch_scores_of, confidence_text, decide)
+from core.analyze import (RECROPS, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
+                          analyze_image_bytes, analyze_video, branch_scores_of, confidence_text, decide, fragile_threshold)
 from core.explain import gradcam, overlay
+from core.faces import CROP_MARGIN, crop_face
 from core.model import BranchConfig, Detector, create_branch, to_tensor
 
 LABELS = {"REAL", "FAKE", "INCONCLUSIVE", "NO FACE"}
@@ -188,7 +189,7 @@ def test_small_faces_not_called_real_carry_a_caution(engine, monkeypatch, score,
     from skimage import data
 
     names = [*engine.detector.branches, "fused"]
-    monkeypatch.setattr(engine.detector, "score", lambda crops, batch_size: {n: np.full(len(crops), score, np.float32) for n in names})
+    monkeypatch.setattr(engine.detector, "score", lambda crops, batch_size=None: {n: np.full(len(crops), score, np.float32) for n in names})
     astronaut = data.astronaut()
     big = analyze_image(engine, astronaut)
     small = analyze_image(engine, cv2.resize(astronaut, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))
@@ -204,8 +205,47 @@ def test_video_verdicts_driven_by_the_synthetic_branch_carry_a_caution(engine, m
                                                                        blend, synthetic, cautioned):
     """The synthetic branch runs high on real video (model card), so a FAKE or INCONCLUSIVE it drives says so; images do not."""
     values = {"blend": blend, "synthetic": synthetic, "fused": max(blend, synthetic)}
-    monkeypatch.setattr(engine.detector, "score", lambda crops, batch_size: {n: np.full(len(crops), v, np.float32) for n, v in values.items()})
+    monkeypatch.setattr(engine.detector, "score", lambda crops, batch_size=None: {n: np.full(len(crops), v, np.float32) for n, v in values.items()})
     video = analyze_video(engine, two_face_video, 4)
     assert video.verdict.family == ("synthetic" if synthetic > blend else "blend")
     assert (SYNTHETIC_VIDEO_NOTE in video.notes) is cautioned
     assert SYNTHETIC_VIDEO_NOTE not in analyze_image(engine, astronaut).notes
+
+
+@pytest.mark.parametrize("first, again, fragile", [(0.9, 0.5, True), (0.9, 0.8, False), (0.1, 0.4, True), (0.1, 0.2, False)])
+def test_a_call_that_a_re_crop_moves_across_its_threshold_is_called_fragile(engine, monkeypatch, astronaut, first, again, fragile):
+    """The first scoring decides the verdict; the re-crops (core.analyze.RECROPS) only say how firm it is."""
+    calls = []
+
+    def score(crops, batch_size=None):
+        calls.append(len(crops))
+        value = first if len(calls) == 1 else again
+        return {n: np.full(len(crops), value, np.float32) for n in [*engine.detector.branches, "fused"]}
+
+    monkeypatch.setattr(engine.detector, "score", score)
+    result = analyze_image(engine, astronaut)
+    assert calls == [1, len(RECROPS)] and result.verdict.score == pytest.approx(first)
+    assert result.faces[0].score_range == pytest.approx(sorted([first, again])) == result.score_range
+    notes = [n for n in result.notes if n.startswith("Fragile call")]
+    assert bool(notes) is fragile
+    if fragile:
+        threshold = engine.detector.thresholds["fake" if first > 0.5 else "real"]
+        assert f"{result.verdict.label} threshold {threshold:.3f}" in notes[0]
+
+
+def test_fragile_threshold_applies_to_firm_labels_only():
+    thresholds = {"real": 0.3, "fake": 0.65}
+    assert fragile_threshold("FAKE", [0.6, 0.9], thresholds) == 0.65 and fragile_threshold("FAKE", [0.7, 0.9], thresholds) is None
+    assert fragile_threshold("REAL", [0.1, 0.35], thresholds) == 0.3 and fragile_threshold("REAL", [0.1, 0.2], thresholds) is None
+    assert fragile_threshold("INCONCLUSIVE", [0.1, 0.9], thresholds) is None and fragile_threshold("FAKE", None, thresholds) is None
+
+
+def test_re_crops_are_model_sized_and_differ_from_the_crop(engine, astronaut):
+    from core.analyze import _recrops
+
+    face = engine.faces.detect(astronaut)[0]
+    size = engine.detector.input_size
+    crops = _recrops(astronaut, face, size)
+    plain = crop_face(astronaut, face, size, CROP_MARGIN)
+    assert len(crops) == len(RECROPS) and all(c.shape == (size, size, 3) and c.dtype == np.uint8 for c in crops)
+    assert np.array_equal(crops[0], plain[:, ::-1]) and not any(np.array_equal(c, plain) for c in crops)

@@ -101,7 +101,7 @@ def test_report_top_level_schema(run):
     _, _, report, _, counts = run
     assert report["schema"] == evaluate.SCHEMA
     assert set(report) == {"schema", "created", "command", "code_commit", "data_dir", "weights", "settings", "scoring",
-                           "totals", "splits", "real_sources", "errors", "skipped", "files"}
+                           "totals", "splits", "real_sources", "firmness", "errors", "skipped", "files"}
     assert report["command"].startswith("python -m core.evaluate ")
     assert {"version", "trained", "thresholds"} <= set(report["weights"])
     assert report["totals"]["items"] == counts["media"]
@@ -149,6 +149,27 @@ def test_real_source_table(run):
     astro = rows[("image", "astro")]
     assert (astro["items"], astro["no_face"]) == (4, 1)
     assert 0.0 <= astro["fpr"]["value"] <= 1.0
+
+
+def test_firmness_table_counts_each_call_and_its_mistakes(run):
+    _, out, report, items, _ = run
+    table = {(r["call"], r["firm"]): r for r in report["firmness"]}
+    assert set(table) == {(call, firm) for call in ("FAKE", "REAL") for firm in (True, False)}
+    ranged = [r for r in items.values() if r["kind"] == "image" and r["range_low"]]
+    assert ranged and all(float(r["range_low"]) <= float(r["score"]) <= float(r["range_high"]) for r in ranged)
+    calls = sum(1 for r in ranged if r["verdict"] in ("FAKE", "REAL"))
+    assert sum(r["items"] for r in table.values()) == calls
+    assert "## Firm and fragile calls (images)" in (out / "report.md").read_text()
+
+
+def test_firmness_table_from_rows():
+    thresholds = {"real": 0.3, "fake": 0.65}
+    rows = [ItemRow("a", "fake", "m", "image", score=0.9, verdict="FAKE", range_low=0.7, range_high=0.95),
+            ItemRow("b", "real", "r", "image", score=0.8, verdict="FAKE", range_low=0.5, range_high=0.85),
+            ItemRow("c", "fake", "m", "image", score=0.2, verdict="REAL", range_low=0.1, range_high=0.4),
+            ItemRow("d", "real", "r", "video", score=0.9, verdict="FAKE")]  # videos are not re-cropped
+    table = {(r["call"], r["firm"]): (r["items"], r["wrong"]) for r in evaluate.firmness_table(rows, thresholds)}
+    assert table == {("FAKE", True): (1, 0), ("FAKE", False): (1, 1), ("REAL", True): (0, 0), ("REAL", False): (1, 1)}
 
 
 def test_markdown_is_plain_tables(run):
