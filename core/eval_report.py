@@ -208,8 +208,8 @@ def markdown(report: dict) -> str:
                   "Each pipeline is measured on the items where it found a face.", _baseline_table(report)]
     parts += [
         "## Firm and fragile calls (images)",
-        "Each judged face is scored again mirrored, framed 10 % tighter or 15 % looser, and shifted by 5 % of its box "
-        "(core.analyze.RECROPS). A FAKE call is *fragile* when one of these re-crops scores the image below the FAKE "
+        "Each judged face is scored again mirrored, and framed 10 % tighter and 15 % looser (core.analyze.RECROPS). "
+        "A FAKE call is *fragile* when one of these re-crops scores the image below the FAKE "
         "threshold, a REAL call when one scores it above the REAL threshold; the app says so beside the verdict.",
         _firmness_table(report),
         "## False positives per real source",

@@ -312,7 +312,7 @@ def _faces_table(case: Case, limit: int = 300) -> str:
     if not rows:
         return "<p class='muted'>No face was found.</p>"
     more = f"<p class='muted'>First {limit} of {len(rows)} faces; the JSON export has all.</p>" if len(rows) > limit else ""
-    headers = ["frame", "time (s)", "face", "track", "box", "fused", *branches, "fused, re-cropped or mirrored"]
+    headers = ["frame", "time (s)", "face", "track", "box", "fused", *branches, "fused, re-framed or mirrored"]
     return _table(headers, rows[:limit]) + more
 
 

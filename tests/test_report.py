@@ -110,7 +110,7 @@ def test_html_states_what_a_reader_needs(two_cases):
     for text in (report.DISCLAIMER, case.sha256, case.model_version, "REAL ≤ 0.35", "FAKE ≥ 0.65",
                  f"{report.TOOL_NAME} {report.__version__}", "The analyst disagrees with the model",
                  "Model card (installed detector)", "data:image/png;base64,", "data:image/jpeg;base64,", "Audit trail",
-                 "fused, re-cropped or mirrored"):
+                 "fused, re-framed or mirrored"):
         assert text in page, text
     assert "<td>confidence</td><td></td><td>80%</td>" in page and "label_confidence" not in page  # words, not codes
     assert "Content-Security-Policy" in page and "default-src 'none'" in page

@@ -132,7 +132,7 @@ def faces_section(engine: Engine, result: AnalysisResult, frame: FrameResult, ke
         with text_col:
             fused = face.scores["fused"]
             st.markdown(f"**{charts.face_label(i, face)}: {charts.zone(fused, result.thresholds)}**, score {fused:.3f}")
-            firmness = (f"  \nre-cropped or mirrored: {face.score_range[0]:.3f} to {face.score_range[1]:.3f}"
+            firmness = (f"  \nre-framed or mirrored: {face.score_range[0]:.3f} to {face.score_range[1]:.3f}"
                         if face.score_range else "")
             st.caption(" · ".join(f"{n} {face.scores[n]:.3f}" for n in branches) + firmness
                        + f"  \nbox {face.box[2]:.0f} × {face.box[3]:.0f} px, detector confidence {face.detection_score:.2f}")
