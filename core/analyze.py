@@ -22,7 +22,8 @@ from core.model import SCORE_BATCH, WEIGHTS_DIR, Detector, load_detector
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
     "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "branch_scores_of", "decide",
-    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "fragile_threshold", "file_digest", "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
+    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "fragile_threshold", "file_digest",
+    "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
 ]
 
 DEFAULT_VIDEO_FRAMES = 32
@@ -299,8 +300,9 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
     verdict, scores = _summarize(engine, frames, lambda values: values[0])
     media = {"width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
     result = _base(engine, "image", sha256, media, frames, verdict, scores, {"detect_s": t1 - t0, "model_s": t2 - t1})
+    t3 = time.perf_counter()
     _score_ranges(engine, rgb, faces, result)
-    result.timings["firmness_s"] = time.perf_counter() - t2
+    result.timings["firmness_s"] = time.perf_counter() - t3
     crossed = fragile_threshold(verdict.label, result.score_range, engine.detector.thresholds)
     if crossed is not None:
         low, high = result.score_range
