@@ -273,7 +273,7 @@ def image_rows(engine: Engine, base: BaselineEngine, settings: Settings) -> list
         Row("model.forward_batched", f"model forward, {settings.batch} faces in one call, per face", "ms",
             summarize(per_face), s["b1_base"], "baseline scores one face at a time"),
         Row("gradcam.per_face", "Grad-CAM, one branch, per face", "ms", s["gradcam"], None, "baseline has no heatmap"),
-        Row("analyze_image.1face", "analyze_image, 1 face", "ms", s["a1"], s["a1_base"], "decode included; " + one),
+        Row("analyze_image.1face", "analyze_image, 1 face", "ms", s["a1"], s["a1_base"], "decode and firmness check (3 re-crops) included; " + one),
         Row("analyze_image.1face_gradcam", "analyze_image + Grad-CAM, 1 face", "ms", s["a1_heat"], s["a1_base"],
             "baseline without heatmap"),
         Row("analyze_image.5faces", "analyze_image, 5 faces", "ms", s["a5"], s["a5_base"], "baseline: largest face only"),
