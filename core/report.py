@@ -306,13 +306,14 @@ def _faces_table(case: Case, limit: int = 300) -> str:
             scores = face.get("scores") or {}
             x, y, w, h = face["box"]
             span = face.get("score_range")
-            rows.append([frame["index"], f"{frame['time']:.2f}", i + 1, face.get("track"), f"{w:.0f} × {h:.0f} at ({x:.0f}, {y:.0f})",
+            person = None if face.get("track") is None else face["track"] + 1  # numbered as the pages do
+            rows.append([frame["index"], f"{frame['time']:.2f}", i + 1, person, f"{w:.0f} × {h:.0f} at ({x:.0f}, {y:.0f})",
                          "too small" if face["too_small"] else _num(scores.get("fused")),
                          *[_num(scores.get(b)) for b in branches], f"{_num(span[0])} to {_num(span[1])}" if span else None])
     if not rows:
         return "<p class='muted'>No face was found.</p>"
     more = f"<p class='muted'>First {limit} of {len(rows)} faces; the JSON export has all.</p>" if len(rows) > limit else ""
-    headers = ["frame", "time (s)", "face", "track", "box", "fused", *branches, "fused, re-framed or mirrored"]
+    headers = ["frame", "time (s)", "face", "person", "box", "fused", *branches, "fused, re-framed or mirrored"]
     return _table(headers, rows[:limit]) + more
 
 

@@ -43,7 +43,17 @@ def test_jumping_swinging_track_is_noted_and_flagged():
     assert jumpy["score_std"] == pytest.approx(0.4) and jumpy["score_max"] == pytest.approx(0.9)
     assert len(jumpy["notes"]) == 2
     flags = track_flags(tracks)
-    assert [f["field"] for f in flags] == ["face track 1", "face track 1"]
+    assert [f["field"] for f in flags] == ["person 2", "person 2"]  # numbered from 1, as the pages do
+    assert [f["value"] for f in flags] == ["the box moves 1.60 face widths between samples on average",
+                                           "the score varies by ±0.40 (standard deviation)"]
+
+
+def test_one_flag_per_finding_however_many_people_it_concerns():
+    jumpy = {"track": 0, "frames": 3, "judged": 0, "centre_shift_mean": 0.9, "score_std": None}
+    tracks = [{**jumpy, "track": i, "centre_shift_mean": 0.6 + i / 100} for i in range(11)]
+    (only,) = track_flags(tracks)
+    assert only["field"] == "persons 1, 2, 3, 4, 5, 6, 7, 8 and 3 more"
+    assert only["value"] == "the box moves 0.70 face widths between samples on average (the most)"
 
 
 def test_single_sighting_and_unjudged_face_give_empty_stats():

@@ -56,14 +56,19 @@ def _stat(values: np.ndarray, how) -> float | None:
     return round(float(how(values)), 4) if values.size else None
 
 
+JUMP_TEXT = "The box jumps between samples: fast motion, a cut, or the tracker mixing two people."
+SWING_TEXT = ("The score swings across frames: partial manipulation, occlusion, pose or blur; "
+              "look at the highest-scoring frames.")
+PEOPLE_NAMED = 8  # a flag names this many people, then says how many more
+
+
 def _findings(track: dict) -> list[str]:
     """What is worth a flag: a jumping box or a swinging score."""
     found = []
     if (track["centre_shift_mean"] or 0) > JUMP_LIMIT:
-        found.append("The box jumps between samples: fast motion, a cut, or the tracker mixing two people.")
+        found.append(JUMP_TEXT)
     if track["judged"] >= 3 and (track["score_std"] or 0) > SCORE_SPREAD_LIMIT:
-        found.append("The score swings across frames: partial manipulation, occlusion, pose or blur; "
-                     "look at the highest-scoring frames.")
+        found.append(SWING_TEXT)
     return found
 
 
@@ -72,10 +77,31 @@ def _notes(track: dict) -> list[str]:
     return single + _findings(track)
 
 
+def _people(tracks: list[dict]) -> str:
+    """ "person 2" or "persons 2, 4, 6 and 3 more", numbered from 1 as on the pages."""
+    numbers = [str(t["track"] + 1) for t in tracks]
+    if len(numbers) == 1:
+        return f"person {numbers[0]}"
+    more = len(numbers) - PEOPLE_NAMED
+    return "persons " + ", ".join(numbers[:PEOPLE_NAMED]) + (f" and {more} more" if more > 0 else "")
+
+
+def _measure(text: str, tracks: list[dict]) -> str:
+    if text == JUMP_TEXT:
+        worst = max(t["centre_shift_mean"] for t in tracks)
+        return f"the box moves {worst:.2f} face widths between samples on average" + (" (the most)" if len(tracks) > 1 else "")
+    worst = max(t["score_std"] for t in tracks)
+    return f"the score varies by ±{worst:.2f} (standard deviation)" + (" (the most)" if len(tracks) > 1 else "")
+
+
 def track_flags(tracks: list[dict]) -> list[dict]:
-    """Flags for the report: one per jumping box or swinging score."""
-    return [flag("track", f"face track {t['track']}", f"score sd {t['score_std']}, shift {t['centre_shift_mean']}", text)
-            for t in tracks for text in _findings(t)]
+    """Flags for the report: one per kind of finding, naming every person it concerns (a long video
+    where the tracker loses a face often would otherwise list the same flag dozens of times)."""
+    concerned: dict[str, list[dict]] = {}
+    for track in tracks:
+        for text in _findings(track):
+            concerned.setdefault(text, []).append(track)
+    return [flag("track", _people(found), _measure(text, found), text) for text, found in concerned.items()]
 
 
 def track_rows(tracks: list[dict]) -> list[dict]:

@@ -58,7 +58,7 @@ def _forensic_summary(report: dict) -> None:
     st.markdown(plain(report["provenance"]["summary"]))
     actions = report["provenance"].get("actions")
     if actions:
-        st.dataframe(actions, hide_index=True)
+        st.dataframe(actions, hide_index=True, placeholder="—")
     for item in report["flags"]:
         st.markdown(f"- **{plain(item['kind'].replace('_', ' '))}** · {plain(item['field'])}: "
                     f"{_code_span(item['value'])}  \n  {plain(item['meaning'])}")
@@ -111,7 +111,7 @@ def forensics_video_section(upload: UploadedFile, result: AnalysisResult) -> Non
     _forensic_summary(report)
     if report["tracks"]:
         st.markdown("**Face tracks across sampled frames**")
-        st.dataframe(track_rows(report["tracks"]), hide_index=True)
+        st.dataframe(track_rows(report["tracks"]), hide_index=True, placeholder="—")
     st.caption(FORENSIC_LIMITS)
 
 
