@@ -91,19 +91,25 @@ def _frame_branch_max(frame: FrameResult, name: str) -> float | None:
 
 def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.Figure:
     """Most suspicious face per sampled frame over time; every point carries its frame position as
-    `customdata`, so a click selects the frame. Frames without a judged face sit at 0 in grey."""
+    `customdata`, so a click selects the frame. Frames without a judged face break the line and sit
+    as grey crosses on the axis, a trace of their own: they have no score, not a score of 0."""
     frames = result.frames
     times = [fr.time for fr in frames]
     scores = [fr.score for fr in frames]
     positions = list(range(len(frames)))
     colours = [ZONE_COLOURS[zone(s, result.thresholds)] if s is not None else NO_FACE_COLOUR for s in scores]
     fig = go.Figure(go.Scatter(
-        x=times, y=[s if s is not None else 0.0 for s in scores], customdata=positions, mode="lines+markers",
+        x=times, y=scores, customdata=positions, mode="lines+markers", connectgaps=False,
         name="frame score (most suspicious face)", line=dict(color="#9aa5b1", width=1),
-        marker=dict(color=colours, size=10, symbol=["circle" if s is not None else "x" for s in scores]),
-        text=["" if s is not None else "no face judged" for s in scores],
-        hovertemplate="t = %{x:.2f} s: %{y:.3f} %{text}<extra>frame</extra>",
+        marker=dict(color=colours, size=10), hovertemplate="t = %{x:.2f} s: %{y:.3f}<extra>frame</extra>",
     ))
+    empty = [p for p, s in zip(positions, scores) if s is None]
+    if empty:
+        fig.add_trace(go.Scatter(
+            x=[times[p] for p in empty], y=[0.0] * len(empty), customdata=empty, mode="markers",
+            name="no face judged (no score)", marker=dict(color=NO_FACE_COLOUR, size=10, symbol="x"),
+            hovertemplate="t = %{x:.2f} s: no face judged<extra>frame</extra>",
+        ))
     for name, colour in zip(_branches(result), _BRANCH_COLOURS):
         fig.add_trace(go.Scatter(
             x=times, y=[_frame_branch_max(fr, name) for fr in frames], customdata=positions, mode="lines",

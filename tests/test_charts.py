@@ -52,8 +52,10 @@ def test_timeline_carries_positions_and_marks_frames_without_faces():
     fig = timeline_figure(result(frames), selected=2)
     main = fig.data[0]
     assert list(main.customdata) == [0, 1, 2] and list(main.x) == [0.0, 0.5, 1.0]
-    assert list(main.y) == [0.3, 0.0, 0.8] and list(main.marker.symbol) == ["circle", "x", "circle"]
-    assert all(list(trace.customdata) == [0, 1, 2] for trace in fig.data)  # any curve's point picks a frame
+    assert list(main.y) == [0.3, None, 0.8] and main.connectgaps is False  # no score is not a score of 0
+    (empty,) = [t for t in fig.data if t.name.startswith("no face judged")]
+    assert list(empty.customdata) == [1] and list(empty.y) == [0.0] and empty.marker.symbol == "x"
+    assert all(list(t.customdata) == [0, 1, 2] for t in fig.data if t is not empty)  # any curve's point picks a frame
     assert any(s.type == "line" and s.x0 == 1.0 for s in fig.layout.shapes)  # the selected frame
 
 
