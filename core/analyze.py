@@ -22,7 +22,7 @@ from core.model import SCORE_BATCH, WEIGHTS_DIR, Detector, load_detector
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
     "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "branch_scores_of", "decide",
-    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "fragile_threshold", "file_digest",
+    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "fragile_threshold", "VIDEO_SCORE_TEXT", "file_digest",
     "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
 ]
 
@@ -47,6 +47,11 @@ FRAGILE_NOTE = (
     "Fragile call: mirrored, or framed a little tighter or looser, this image scores from {low:.3f} to {high:.3f}, across the "
     "{label} threshold {threshold:.3f}. Fragile calls were wrong several times as often as firm ones on the dev split "
     "(evaluation report, \"Firm and fragile calls\"); weigh this one with care."
+)
+VIDEO_SCORE_TEXT = (
+    "How a video is scored: each branch takes the most suspicious face of every sampled frame and averages over the "
+    "{frames} frames with a judged face, leaving out the highest and lowest tenth; the stronger branch gives the score. "
+    "One odd frame neither convicts nor clears a video: look at the timeline for the frames that stand out."
 )
 Progress = Callable[[float, str], None]
 
@@ -179,7 +184,7 @@ def aggregate_frames(frame_scores: Iterable[float | None], trim: float = 0.1) ->
 def decide(score: float | None, family: str | None, thresholds: dict[str, float], trained: bool) -> Verdict:
     """Map a calibrated score to REAL / FAKE / INCONCLUSIVE with the inconclusive band in between."""
     if score is None:
-        return Verdict("NO FACE", None, None, None, f"Nothing to judge: the detector needs a face at least {MIN_FACE_PX} px across.")
+        return Verdict("NO FACE", None, None, None, f"Nothing to judge: not a single face of at least {MIN_FACE_PX} px across was found.")
     if not trained:
         return Verdict("INCONCLUSIVE", score, None, family, "The shipped weights are untrained: this score is not a finding.")
     if score >= thresholds["fake"]:
@@ -367,7 +372,8 @@ def analyze_video(
     media = {**asdict(info), "bytes": size, "frames_sampled": len(frames)}
     result = _base(engine, "video", digest, media, frames, verdict, scores, timings)
     if verdict.label == "NO FACE":
-        result.notes.append(f"None in the {len(frames)} sampled frames: sample more frames, or use a copy where faces are larger.")
+        result.notes.append(f"All {len(frames)} sampled frames were searched: sample more frames, or use a copy where faces "
+                            "are larger.")
     return result
 
 

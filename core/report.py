@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from core import __version__, charts
-from core.analyze import confidence_text
+from core.analyze import VIDEO_SCORE_TEXT, confidence_text
 from core.cases import AuditEntry, Batch, Case
 from core.casework import stored_result
 from core.forensics.html import forensics_html
@@ -260,14 +260,27 @@ def _charts(case: Case) -> str:
     return "".join(parts)
 
 
+def _analyst_verdict_html(case: Case) -> str:
+    """The analyst's final verdict above the model's, as large: a reader must not take the model's call
+    for the finding when the analyst reached another."""
+    if case.final_verdict is None:
+        return ""
+    against = " · the analyst disagrees with the model" if case.disagrees else ""
+    return (f"<div class='verdict {case.final_verdict}'><strong style='font-size:1.4em'>Analyst's final verdict: "
+            f"{_e(case.final_verdict)}</strong>{against}<br>by {_e(case.labelled_by)}, {_iso(case.labelled_at)}</div>")
+
+
 def _verdict_html(case: Case) -> str:
     verdict = case.result.get("verdict", {})
-    lines = [f"<strong style='font-size:1.4em'>{_e(case.verdict)}</strong>"]
+    lines = [f"<strong style='font-size:1.4em'>Model: {_e(case.verdict)}</strong>"]
     if case.confidence is not None:
         lines.append(f"{confidence_text(case.confidence)} calibrated confidence in this label")
     if case.score is not None:
         lines.append(f"manipulation score {case.score:.3f} (calibrated probability, fused over branches)")
     lines.append(_e(verdict.get("reason")))
+    judged_frames = sum(1 for frame in case.result.get("frames", []) if any(f.get("scores") for f in frame["faces"]))
+    if case.kind == "video" and judged_frames:
+        lines.append(_e(VIDEO_SCORE_TEXT.format(frames=judged_frames)))
     if case.family:
         lines.append(f"driven by the {_e(case.family)} branch")
     css = case.verdict.replace(" ", "")
@@ -350,7 +363,7 @@ def _case_html(case: Case, current_model: str | None, with_charts: bool) -> str:
                    [(_iso(e.at), e.analyst, e.action, *e.in_words()) for e in case.history])
     return "".join([
         f"<section id='case-{case.id}'><h2>Case #{case.id}: {_e(case.file_name)}</h2>",
-        _verdict_html(case), f"<ul>{notes}</ul>" if notes else "", mismatch,
+        _analyst_verdict_html(case), _verdict_html(case), f"<ul>{notes}</ul>" if notes else "", mismatch,
         f"<div class='grid'><div>{_facts(facts)}</div><div>{thumb}</div></div>",
         "<h3>Analyst label</h3>", _label_html(case),
         _charts(case) if with_charts else "", _heatmaps_html(case),

@@ -198,6 +198,7 @@ def test_video_upload_shows_facts_timeline_and_faces(two_face_video):
     at.slider[0].set_value(8)
     upload(at, "two.mp4", two_face_video, "video/mp4")
     assert not at.error and len(verdict_texts(at)) == 1
+    assert "averages over the 8 frames with a judged face" in verdict_texts(at)[0]  # how frames make the verdict
     facts = {m.label: m.value for m in at.metric}
     assert facts["Codec"] == "mpeg4" and facts["Resolution"] == "480 × 240" and facts["Frames sampled"] == "8"
     assert len(plotly_charts(at)) == 2  # timeline + faces of the chosen frame

@@ -117,6 +117,13 @@ def test_html_states_what_a_reader_needs(two_cases):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from a network
 
 
+def test_html_puts_the_analysts_verdict_above_the_models(two_cases):
+    page = report.export_html(two_cases, charts_inline=False)
+    analyst = page.index("Analyst's final verdict: REAL")
+    assert analyst < page.index("Model: FAKE") and "the analyst disagrees with the model" in page[analyst:analyst + 200]
+    assert "How a video is scored" in page  # the video case says how its frames make the score
+
+
 def test_html_keeps_the_line_breaks_of_a_note(two_cases):
     page = report.export_html(two_cases, charts_inline=False)
     assert "\nsecond line, with comma</td>" in page and "td{white-space:pre-wrap}" in page

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts
-from core.analyze import AnalysisResult, Engine, FrameResult, confidence_text
+from core.analyze import VIDEO_SCORE_TEXT, AnalysisResult, Engine, FrameResult, confidence_text
 from core.explain import gradcam, overlay
 from core.faces import MIN_FACE_PX
 from core.ui.analysis import GRADCAM_KEY, Analysis
@@ -46,6 +46,9 @@ def verdict_section(result: AnalysisResult) -> None:
     if v.score is not None:
         parts.append(f"Manipulation score {v.score:.3f} (calibrated probability, fused over branches).")
     parts.append(v.reason)
+    judged_frames = sum(1 for frame in result.frames if frame.score is not None)
+    if result.kind == "video" and judged_frames:
+        parts.append(VIDEO_SCORE_TEXT.format(frames=judged_frames))
     if v.family:
         parts.append(f"Driven by the **{v.family}** branch: {_family_text(v.family)}.")
     left, right = st.columns([3, 2])
