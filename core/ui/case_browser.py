@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import streamlit as st
 
@@ -113,21 +114,28 @@ def store_audit_section(store: CaseStore) -> None:
                            icon=":material/table:", on_click="ignore")
 
 
-def _pick_from_table() -> None:
-    rows = st.session_state["cases-table"].selection.rows
+def _pick_from_table(key: str) -> None:
+    rows = st.session_state[key].selection.rows
     ids = st.session_state.get("cases-listed", [])
     if rows and rows[0] < len(ids):
         _set_param("case", ids[rows[0]])
 
 
 def _table(summaries) -> None:
-    st.session_state["cases-listed"] = [c.id for c in summaries]
+    """The listed cases; the open case's row is the selected one. The table is keyed by the open case
+    and the list, so opening another (a link, J / K, a deletion) or filtering draws it afresh with
+    that row selected, instead of leaving the old row ticked."""
+    listed = [c.id for c in summaries]
+    st.session_state["cases-listed"] = listed
+    open_id = _int_param("case")
+    key = f"cases-table-{open_id}-{hash(tuple(listed))}"
     st.dataframe(
         [{"case": c.id, "file": c.file_name, "model verdict": c.verdict, "score": c.score,
           "analyst verdict": c.final_verdict or "", "label": c.agreement or "", "disagrees": c.disagrees,
           "model": c.model_version, "analyzed (UTC)": c.created_at.strftime("%Y-%m-%d %H:%M"), "by": c.created_by}
          for c in summaries],
-        hide_index=True, placeholder="—", key="cases-table", on_select=_pick_from_table, selection_mode="single-row",
+        hide_index=True, placeholder="—", key=key, on_select=partial(_pick_from_table, key), selection_mode="single-row",
+        selection_default={"selection": {"rows": [listed.index(open_id)] if open_id in listed else []}},
         column_config={"case": st.column_config.NumberColumn(format="#%d"),
                        "score": st.column_config.NumberColumn(format="%.3f")},
     )

@@ -268,7 +268,7 @@ def test_export_an_html_report_and_open_it(page: Page, tmp_path, two_faces):
     tab = page.context.new_page()  # console errors of the report fail the test too (listener on the context)
     tab.goto(report.as_uri())
     expect(tab.get_by_text("two-faces.png").first).to_be_visible()
-    expect(tab.get_by_text(label, exact=True).first).to_be_visible()
+    expect(tab.get_by_text(f"Model: {label}", exact=True).first).to_be_visible()
     expect(tab.get_by_text("SHA-256").first).to_be_visible()
     screenshot(tab, "exported_report")
     tab.close()
@@ -285,6 +285,9 @@ def test_j_and_k_step_through_the_listed_cases_but_not_while_typing(page: Page, 
     page.keyboard.press("j")
     expect(page.get_by_role("heading", name=f"Case #{first}", level=2)).to_be_visible()
     wait_idle(page)
+    selected = page.locator('[data-testid="stDataFrame"] [role="row"][aria-selected="true"]')
+    expect(selected).to_have_count(1)
+    expect(selected).to_contain_text("queue-older.png")  # the table's tick follows the open case
     note = page.get_by_role("textbox", name="New note")
     note.fill("checked it")
     note.press("k")  # a letter typed into a note stays in the note
