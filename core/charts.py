@@ -141,16 +141,19 @@ def _hex_rgb(colour: str) -> tuple[int, int, int]:
 
 def draw_faces(rgb: np.ndarray, frame: FrameResult, thresholds: dict[str, float], max_side: int = 1600) -> np.ndarray:
     """A display copy of the image, at most `max_side` pixels, with every face boxed and numbered:
-    judged faces in their zone colour, too-small faces in blue marked "too small"."""
+    judged faces in their zone colour, too-small faces in blue (the caption says what blue means).
+    A number is never wider than its box, so the labels of many small faces do not run together."""
     scale = min(1.0, max_side / max(rgb.shape[:2]))
     out = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb.copy()
     thick = max(2, round(max(out.shape[:2]) / 400))
     for i, face in enumerate(frame.faces):
         x, y, w, h = (round(v * scale) for v in face.box)
-        if face.scores:
-            colour, text = ZONE_COLOURS[zone(face.scores["fused"], thresholds)], f"{i + 1}"
-        else:
-            colour, text = TOO_SMALL_COLOUR, f"{i + 1} too small"
-        cv2.rectangle(out, (x, y), (x + w, y + h), _hex_rgb(colour), thick)
-        cv2.putText(out, text, (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, _hex_rgb(colour), thick)
+        colour = _hex_rgb(ZONE_COLOURS[zone(face.scores["fused"], thresholds)] if face.scores else TOO_SMALL_COLOUR)
+        cv2.rectangle(out, (x, y), (x + w, y + h), colour, thick)
+        text = str(i + 1)
+        width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)[0][0]
+        size = max(0.3, min(0.4 * thick, w / width))  # font scale; the stroke shrinks with it
+        stroke, at = max(1, round(size / 0.4)), (x, max(12, y - 4))
+        cv2.putText(out, text, at, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), stroke + 2)  # dark rim: readable on any image
+        cv2.putText(out, text, at, cv2.FONT_HERSHEY_SIMPLEX, size, colour, stroke)
     return out

@@ -81,3 +81,12 @@ def test_draw_faces_boxes_every_face_on_a_copy():
 def test_draw_faces_shrinks_large_images():
     out = draw_faces(np.zeros((1000, 4000, 3), np.uint8), FrameResult(0, 0.0, [face(0.1, size=400)]), THRESHOLDS, max_side=1600)
     assert out.shape == (400, 1600, 3)
+
+
+def test_a_face_number_is_never_wider_than_its_box():
+    """Many small faces side by side: each number stays over its own box instead of running into the next."""
+    many = FrameResult(0, 0.0, [FaceResult((20.0, 60.0, 24.0, 24.0), 0.9, True)] * 12)  # labelled "12"
+    blue = tuple(int(TOO_SMALL_COLOUR[i : i + 2], 16) for i in (1, 3, 5))
+    out = draw_faces(np.zeros((120, 120, 3), np.uint8), many, THRESHOLDS)
+    columns = np.where((out[:58] == blue).all(axis=2).any(axis=0))[0]  # the label's pixels, above the box
+    assert columns.size and columns.min() >= 20 and columns.max() < 20 + 24 + 4
