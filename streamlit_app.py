@@ -18,7 +18,7 @@ PAGES = {
         st.Page("pages/analyze_image.py", title="Analyze image", icon=":material/image_search:", default=True),
         st.Page("pages/analyze_video.py", title="Analyze video", icon=":material/movie:"),
     ],
-    "Cases": [
+    "Review": [
         st.Page("pages/cases.py", title="Cases", icon=":material/folder_open:"),
         st.Page("pages/batch.py", title="Batch upload", icon=":material/upload_file:"),
     ],

@@ -351,6 +351,11 @@ class Heatmap:
     crop_png: bytes
     overlay_png: bytes
 
+    def where(self, kind: str) -> str:
+        """ "Face 2" in an image, "Frame 120, face 2" in a video."""
+        face = f"face {self.face_index + 1}"
+        return face.capitalize() if kind == "image" else f"Frame {self.frame_index}, {face}"
+
 
 @dataclass(frozen=True)
 class CaseSummary:

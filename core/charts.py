@@ -59,7 +59,7 @@ def _score_axes(fig: go.Figure, thresholds: dict[str, float]) -> None:
                             (real, f"REAL ≤ {real:.3f}", "REAL")):
         fig.add_annotation(x=1, xref="paper", xanchor="left", y=y, text=text, showarrow=False,
                            font=dict(color=ZONE_COLOURS[colour], size=11))
-    fig.update_yaxes(range=[0, 1.02], title_text="calibrated P(manipulated)")
+    fig.update_yaxes(range=[0, 1.02], title_text="manipulation score (0 = real, 1 = manipulated)")
     fig.update_layout(margin=dict(l=10, r=90, t=40, b=10), legend=dict(orientation="h", y=-0.2))
 
 

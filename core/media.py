@@ -146,7 +146,8 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     except MediaError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise MediaError("The image is too large to decode safely (decompression bomb guard).") from None
+        raise MediaError("The image is too large to open safely (too many pixels). Scale it down, for example to 8000 px on "
+                         "the long side, and try again.") from None
     except _DECODE_ERRORS as exc:
         log.info("image not decoded: %s", exc)  # the decoder's own words help an operator, not a reader
         raise MediaError("The image could not be decoded; it may be truncated or corrupt. Try the original file, "

@@ -276,7 +276,7 @@ def _verdict_html(case: Case) -> str:
     if case.confidence is not None:
         lines.append(f"{confidence_text(case.confidence)} calibrated confidence in this label")
     if case.score is not None:
-        lines.append(f"manipulation score {case.score:.3f} (calibrated probability, fused over branches)")
+        lines.append(f"manipulation score {case.score:.3f} (a calibrated probability; the higher of the two branches)")
     lines.append(_e(verdict.get("reason")))
     judged_frames = sum(1 for frame in case.result.get("frames", []) if any(f.get("scores") for f in frame["faces"]))
     if case.kind == "video" and judged_frames:
@@ -335,7 +335,7 @@ def _heatmaps_html(case: Case) -> str:
         return ""
     items = []
     for h in case.heatmaps:
-        caption = f"Frame {h.frame_index}, face {h.face_index + 1}: {h.branch} branch, fused score {_num(h.score)}"
+        caption = f"{h.where(case.kind)}: {h.branch} branch, fused score {_num(h.score)}"
         items.append(
             f"<figure>{_img(h.crop_png, 'image/png', 'face crop', 'face')}"
             f"{_img(h.overlay_png, 'image/png', 'Grad-CAM overlay', 'face')}<figcaption>{_e(caption)}</figcaption></figure>"

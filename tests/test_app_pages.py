@@ -83,7 +83,7 @@ def test_image_upload_shows_verdict_chart_and_heatmaps(engine, astronaut_jpeg):
     assert plotly_charts(at), "per-face score chart"
     captions = [c for img in at.image for c in img.proto.imgs for c in [c.caption]]
     assert any("Grad-CAM" in c for c in captions) and any("crop the model saw" in c for c in captions)
-    assert any("1 face(s) found" in c for c in captions)  # the boxed image
+    assert any("1 face found" in c for c in captions)  # the boxed image
     assert engine.detector.trained and not any("UNTRAINED" in w.value for w in at.warning)  # shipped weights are trained
     assert any("SHA-256" in m.value for m in at.markdown)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 
-from core.forensics import LIMITS, VIEW_NAMES, forensic_report, headline
+from core.forensics import LIMITS, VIEW_LIMITS, VIEW_NAMES, forensic_report, headline
 from core.forensics.html import forensics_html
 
 
@@ -27,7 +27,7 @@ def test_image_report_is_json_safe_and_most_telling_first():
     assert json.loads(json.dumps(report)) == report
     assert [f["kind"] for f in report["flags"]] == ["generator", "editor", "camera"]
     assert report["provenance"]["status"] == "none"
-    assert set(report["views"]) == set(VIEW_NAMES) and report["limits"] == LIMITS
+    assert set(report["views"]) == set(VIEW_NAMES) and report["limits"] == f"{LIMITS} {VIEW_LIMITS}"
     assert len(report["sha256"]) == 64 and report["tracks"] == []
     assert headline(report) == "No Content Credentials; 3 flags (1 generator, 1 editor, 1 camera)."
 

@@ -22,14 +22,17 @@ from core.forensics.tracks import track_flags, track_summary
 from core.forensics.view import View
 
 __all__ = [
-    "forensic_report", "headline", "compute_view", "VIEW_NAMES", "VIEW_TITLES", "VIEW_GUIDANCE", "View", "FORENSICS_VERSION", "LIMITS",
+    "forensic_report", "headline", "compute_view", "VIEW_NAMES", "VIEW_TITLES", "VIEW_GUIDANCE", "View", "FORENSICS_VERSION", "LIMITS", "VIEW_LIMITS",
 ]
 
 FORENSICS_VERSION = 1
 LIMITS = (
     "Metadata and Content Credentials are easy to strip and metadata is easy to forge: a flag is a lead to "
-    "check, and no flag is not a clean bill. The views show compression, grain and frequency patterns for a "
-    "person to compare; they give no score and cannot tell an innocent edit from a manipulation."
+    "check, and no flag is not a clean bill."
+)
+VIEW_LIMITS = (  # images only: videos have no views
+    "The views show compression, grain and frequency patterns for a person to compare; they give no score and "
+    "cannot tell an innocent edit from a manipulation."
 )
 # Most telling first: the order flags are listed in.
 _KIND_ORDER = ("provenance", "generator", "face_tool", "track", "dates", "reencode", "container", "editor", "camera")
@@ -81,7 +84,7 @@ def forensic_report(data: bytes, kind: str, result: object | None = None) -> dic
         "tracks": tracks,
         "flags": flags,
         "views": dict(VIEW_GUIDANCE) if kind == "image" else {},
-        "limits": LIMITS,
+        "limits": f"{LIMITS} {VIEW_LIMITS}" if kind == "image" else LIMITS,
     }
 
 

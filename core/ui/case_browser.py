@@ -132,7 +132,7 @@ def _table(summaries) -> None:
     st.dataframe(
         [{"case": c.id, "file": c.file_name, "model verdict": c.verdict, "score": c.score,
           "analyst verdict": c.final_verdict or "", "label": c.agreement or "", "disagrees": c.disagrees,
-          "model": c.model_version, "analyzed (UTC)": c.created_at.strftime("%Y-%m-%d %H:%M"), "by": c.created_by}
+          "analyzed (UTC)": c.created_at.strftime("%Y-%m-%d %H:%M"), "by": c.created_by, "model": c.model_version}
          for c in summaries],
         hide_index=True, placeholder="—", key=key, on_select=partial(_pick_from_table, key), selection_mode="single-row",
         selection_default={"selection": {"rows": [listed.index(open_id)] if open_id in listed else []}},
@@ -216,5 +216,5 @@ def stored_case_section(case: Case) -> None:
             crop, heat, text = st.columns([1, 1, 1.4])
             crop.image(h.crop_png, caption="crop the model saw", width="stretch")
             heat.image(h.overlay_png, caption=f"Grad-CAM, {h.branch} branch", width="stretch")
-            text.markdown(f"**Frame {h.frame_index}, face {h.face_index + 1}**, fused score {h.score:.3f}")
+            text.markdown(f"**{h.where(case.kind)}**, fused score {h.score:.3f}")
     stored_forensics_section(case.forensics)

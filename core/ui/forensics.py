@@ -8,7 +8,6 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core import charts
 from core.analyze import AnalysisResult
-from core.forensics import LIMITS as FORENSIC_LIMITS
 from core.forensics import VIEW_GUIDANCE, VIEW_NAMES, VIEW_TITLES, compute_view, forensic_report, headline
 from core.forensics.tracks import track_rows
 from core.forensics.view import fit
@@ -18,10 +17,7 @@ from core.ui.text import plain
 
 __all__ = ["forensic_context", "forensics_image_section", "forensics_video_section", "stored_forensics_section"]
 
-FORENSICS_HELP = (
-    "Leads for a person to check beside the score, never a verdict: metadata is easy to strip or forge, and "
-    "the views give no score. docs/forensics.md explains each part."
-)
+FORENSICS_HELP = "Leads for a person to check beside the score, never a verdict."
 VIEW_MAX_SIDE = 1600
 
 
@@ -100,9 +96,10 @@ def _views_ui(upload: UploadedFile, result: AnalysisResult) -> None:
 
 def forensics_image_section(upload: UploadedFile, result: AnalysisResult) -> None:
     """Provenance, metadata flags and the toggleable ELA / spectrum / noise views of an image."""
-    _forensic_summary(forensic_context(upload, result))
+    report = forensic_context(upload, result)
+    _forensic_summary(report)
     _views_ui(upload, result)
-    st.caption(FORENSIC_LIMITS)
+    st.caption(report["limits"])
 
 
 def forensics_video_section(upload: UploadedFile, result: AnalysisResult) -> None:
@@ -112,11 +109,11 @@ def forensics_video_section(upload: UploadedFile, result: AnalysisResult) -> Non
     if report["tracks"]:
         st.markdown("**Face tracks across sampled frames**")
         st.dataframe(track_rows(report["tracks"]), hide_index=True, placeholder="—")
-    st.caption(FORENSIC_LIMITS)
+    st.caption(report["limits"])
 
 
 def stored_forensics_section(report: dict | None) -> None:
     """The forensic context saved with a case (as shown on the analyze pages)."""
     if report:
         _forensic_summary(report)
-        st.caption(FORENSIC_LIMITS)
+        st.caption(report.get("limits", ""))

@@ -44,7 +44,7 @@ def verdict_section(result: AnalysisResult) -> None:
     elif v.confidence is not None:
         parts.append(f"**{confidence_text(v.confidence)}** calibrated confidence in this label.")
     if v.score is not None:
-        parts.append(f"Manipulation score {v.score:.3f} (calibrated probability, fused over branches).")
+        parts.append(f"Manipulation score {v.score:.3f} (a calibrated probability; the higher of the two branches).")
     parts.append(v.reason)
     judged_frames = sum(1 for frame in result.frames if frame.score is not None)
     if result.kind == "video" and judged_frames:
@@ -71,7 +71,8 @@ def boxed_image_section(analysis: Analysis) -> None:
         st.image(analysis.preview, caption="The uploaded image.")
         return
     small = sum(1 for f in frame.faces if f.too_small)
-    caption = f"{len(frame.faces)} face(s) found; boxes coloured by zone (green REAL, amber inconclusive, red FAKE)"
+    found = "1 face" if len(frame.faces) == 1 else f"{len(frame.faces)} faces"
+    caption = f"{found} found; boxes coloured by zone (green REAL, amber inconclusive, red FAKE)"
     if small:
         caption += f"; {small} in blue are too small to judge (under {MIN_FACE_PX} px)"
     st.image(analysis.preview, caption=caption + ".")

@@ -125,7 +125,7 @@ def test_image_upload_shows_verdict_chart_and_heatmap(page: Page, tmp_path, astr
     upload(page, write(tmp_path, "astronaut.jpg", astronaut_jpeg))
     verdict(page)
     plotly_charts(page, 1)
-    expect_image_loaded(image_by_caption(page, "face(s) found"))
+    expect_image_loaded(image_by_caption(page, "found; boxes coloured"))
     expect_image_loaded(image_by_caption(page, "Grad-CAM"))
     expect(page.get_by_text("SHA-256")).to_be_visible()
     lower_half(page, "image_page_lower")
