@@ -22,11 +22,12 @@ from core.model import SCORE_BATCH, WEIGHTS_DIR, Detector, load_detector
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
     "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "branch_scores_of", "decide",
-    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "fragile_threshold", "VIDEO_SCORE_TEXT", "file_digest",
+    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "fragile_threshold", "VIDEO_SCORE_TEXT", "frame_preview", "file_digest",
     "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
 ]
 
 DEFAULT_VIDEO_FRAMES = 32
+PREVIEW_SIDE = 640  # long side of the frame previews a video result keeps
 SMALL_FACE_PX = 80  # judged faces below this (shorter box side) are enlarged a lot to the model's input
 SMALL_FACE_NOTE = (
     f"The judged faces are small (under {SMALL_FACE_PX} px) and were enlarged for the model, which then sees less of the detail "
@@ -107,6 +108,7 @@ class FrameResult:
     index: int
     time: float
     faces: list[FaceResult]
+    preview: bytes | None = field(default=None, repr=False)  # video: the frame as a small JPEG to show, never serialized
 
     @property
     def score(self) -> float | None:
@@ -160,7 +162,7 @@ class AnalysisResult:
 
         def strip(obj):
             if isinstance(obj, dict):
-                return {k: strip(v) for k, v in obj.items() if k != "crop"}
+                return {k: strip(v) for k, v in obj.items() if k not in ("crop", "preview")}
             if isinstance(obj, list):
                 return [strip(v) for v in obj]
             if isinstance(obj, (np.floating, np.integer)):
@@ -193,6 +195,14 @@ def decide(score: float | None, family: str | None, thresholds: dict[str, float]
         return Verdict("REAL", score, 1.0 - score, family, f"Score at or below the REAL threshold {thresholds['real']:.3f}.")
     band = f"{thresholds['real']:.3f}–{thresholds['fake']:.3f}"
     return Verdict("INCONCLUSIVE", score, max(score, 1.0 - score), family, f"Score inside the inconclusive band {band}.")
+
+
+def frame_preview(rgb: np.ndarray, side: int = PREVIEW_SIDE) -> bytes:
+    """A sampled frame as a JPEG at most `side` px long, for the page to show beside its faces: some
+    25 KB a frame, where the decoded frame would hold megabytes for the whole session."""
+    scale = min(1.0, side / max(rgb.shape[:2]))
+    small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+    return cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
 
 
 def _crop_faces(engine: Engine, frame: SampledFrame, faces: list[Face]) -> FrameResult:
@@ -351,6 +361,7 @@ def analyze_video(
             t_decoded = time.perf_counter()
             timings["decode_s"] += t_decoded - clock
             frames.append(_crop_faces(engine, frame, engine.faces.detect(frame.rgb)))
+            frames[-1].preview = frame_preview(frame.rgb)
             unscored += [face for face in frames[-1].faces if face.crop is not None]
             t_detected = time.perf_counter()
             timings["detect_s"] += t_detected - t_decoded

@@ -139,15 +139,17 @@ def _hex_rgb(colour: str) -> tuple[int, int, int]:
     return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
 
 
-def draw_faces(rgb: np.ndarray, frame: FrameResult, thresholds: dict[str, float], max_side: int = 1600) -> np.ndarray:
+def draw_faces(rgb: np.ndarray, frame: FrameResult, thresholds: dict[str, float], max_side: int = 1600,
+               box_scale: float = 1.0) -> np.ndarray:
     """A display copy of the image, at most `max_side` pixels, with every face boxed and numbered:
     judged faces in their zone colour, too-small faces in blue (the caption says what blue means).
-    A number is never wider than its box, so the labels of many small faces do not run together."""
+    A number is never wider than its box, so the labels of many small faces do not run together.
+    `box_scale` maps the boxes onto `rgb` when it is a reduced copy of the analyzed frame."""
     scale = min(1.0, max_side / max(rgb.shape[:2]))
     out = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb.copy()
     thick = max(2, round(max(out.shape[:2]) / 400))
     for i, face in enumerate(frame.faces):
-        x, y, w, h = (round(v * scale) for v in face.box)
+        x, y, w, h = (round(v * scale * box_scale) for v in face.box)
         colour = _hex_rgb(ZONE_COLOURS[zone(face.scores["fused"], thresholds)] if face.scores else TOO_SMALL_COLOUR)
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, thick)
         text = str(i + 1)

@@ -26,6 +26,7 @@ ui.case_section(engine, upload, analysis)
 ui.media_facts_section(result)
 frame = ui.timeline_section(result)
 if frame is not None:
+    ui.frame_section(result, frame)
     ui.face_chart_section(result, frame, key="video-faces-chart")
     ui.faces_section(engine, result, frame, key="video-faces")
 ui.forensics_video_section(upload, result)

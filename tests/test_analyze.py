@@ -3,12 +3,14 @@ import hashlib
 import json
 import threading
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from core.analyze import (RECROPS, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
-                          analyze_image_bytes, analyze_video, branch_scores_of, confidence_text, decide, fragile_threshold)
+from core.analyze import (PREVIEW_SIDE, RECROPS, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
+                          analyze_image_bytes, analyze_video, branch_scores_of, confidence_text, decide, fragile_threshold,
+                          frame_preview)
 from core.explain import gradcam, overlay
 from core.faces import CROP_MARGIN, crop_face
 from core.model import BranchConfig, Detector, create_branch, to_tensor
@@ -185,7 +187,6 @@ def test_confidence_is_never_shown_as_certainty(probability, text):
 @pytest.mark.parametrize("score, cautioned", [(0.9, True), (0.5, True), (0.05, False)])
 def test_small_faces_not_called_real_carry_a_caution(engine, monkeypatch, score, cautioned):
     """Enlarged small faces score higher on the shipped detector, so a FAKE or INCONCLUSIVE on them says so."""
-    import cv2
     from skimage import data
 
     names = [*engine.detector.branches, "fused"]
@@ -249,3 +250,12 @@ def test_re_crops_are_model_sized_and_differ_from_the_crop(engine, astronaut):
     plain = crop_face(astronaut, face, size, CROP_MARGIN)
     assert len(crops) == len(RECROPS) and all(c.shape == (size, size, 3) and c.dtype == np.uint8 for c in crops)
     assert np.array_equal(crops[0], plain[:, ::-1]) and not any(np.array_equal(c, plain) for c in crops)
+
+
+def test_video_frames_keep_a_small_preview_that_is_never_serialized(engine, two_face_video):
+    result = analyze_video(engine, two_face_video, 4)
+    preview = cv2.imdecode(np.frombuffer(result.frames[0].preview, np.uint8), cv2.IMREAD_COLOR)
+    assert preview.shape[1] == result.media["width"] and max(preview.shape[:2]) <= PREVIEW_SIDE  # small clip: full size
+    assert "preview" not in json.dumps(result.to_dict())
+    wide = frame_preview(np.zeros((1080, 1920, 3), np.uint8))
+    assert cv2.imdecode(np.frombuffer(wide, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)

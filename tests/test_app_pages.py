@@ -204,6 +204,8 @@ def test_video_upload_shows_facts_timeline_and_faces(two_face_video):
     assert len(plotly_charts(at)) == 2  # timeline + faces of the chosen frame
     heatmaps = [c for img in at.image for c in img.proto.imgs if "Grad-CAM" in c.caption]
     assert len(heatmaps) == 2  # both faces of the chosen frame
+    frame_shown = [c.caption for img in at.image for c in img.proto.imgs if c.caption.startswith("Frame ")]
+    assert len(frame_shown) == 1 and "2 faces found" in frame_shown[0]  # the inspected frame itself, boxed
     picker = at.select_slider[0]
     assert len(picker.options) == 8
 

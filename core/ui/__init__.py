@@ -35,14 +35,14 @@ from core.ui.model_card import (
 )
 from core.ui.resources import ENTRY_KEY, LIMITS_KEY, current_limits, engine_or_stop, store_or_stop, through_entry_point
 from core.ui.results import (
-    boxed_image_section, details_section, face_chart_section, faces_section, media_facts_section, no_face_section,
-    timeline_section, untrained_warning, verdict_section,
+    boxed_image_section, details_section, face_chart_section, faces_section, frame_section, media_facts_section,
+    no_face_section, timeline_section, untrained_warning, verdict_section,
 )
 from core.ui.text import ETHICS_TEXT, LIMITS_TEXT, STORAGE_TEXT, UNTRAINED_TEXT
 
 __all__ = [
     "through_entry_point", "ENTRY_KEY", "engine_or_stop", "current_limits", "LIMITS_KEY", "store_or_stop", "image_upload", "video_upload", "sidebar",
-    "untrained_warning", "verdict_section", "boxed_image_section", "no_face_section", "face_chart_section",
+    "untrained_warning", "verdict_section", "boxed_image_section", "frame_section", "no_face_section", "face_chart_section",
     "faces_section", "media_facts_section", "timeline_section", "details_section", "model_card_text",
     "evaluation_report", "nested_headings", "split_sections", "document_section", "metadata_section", "LIMITS_TEXT", "ETHICS_TEXT",
     "STORAGE_TEXT", "UNTRAINED_TEXT", "forensics_image_section", "forensics_video_section",

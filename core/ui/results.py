@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Callable
 
+import cv2
 import numpy as np
 import streamlit as st
 
@@ -62,20 +63,32 @@ def verdict_section(result: AnalysisResult) -> None:
         st.info(note, icon=":material/info:")
 
 
-def boxed_image_section(analysis: Analysis) -> None:
-    """The uploaded image with every face boxed and numbered."""
-    if analysis.preview is None or analysis.result is None:
-        return
-    frame = analysis.result.frames[0]
-    if not frame.faces:
-        st.image(analysis.preview, caption="The uploaded image.")
-        return
+def _boxes_caption(frame: FrameResult) -> str:
     small = sum(1 for f in frame.faces if f.too_small)
     found = "1 face" if len(frame.faces) == 1 else f"{len(frame.faces)} faces"
     caption = f"{found} found; boxes coloured by zone (green REAL, amber inconclusive, red FAKE)"
     if small:
         caption += f"; {small} in blue are too small to judge (under {MIN_FACE_PX} px)"
-    st.image(analysis.preview, caption=caption + ".")
+    return caption + "."
+
+
+def boxed_image_section(analysis: Analysis) -> None:
+    """The uploaded image with every face boxed and numbered."""
+    if analysis.preview is None or analysis.result is None:
+        return
+    frame = analysis.result.frames[0]
+    st.image(analysis.preview, caption=_boxes_caption(frame) if frame.faces else "The uploaded image.")
+
+
+def frame_section(result: AnalysisResult, frame: FrameResult) -> None:
+    """The inspected video frame, reduced, with its faces boxed as on the image page; nothing for a
+    stored case, which keeps no frames."""
+    if frame.preview is None:
+        return
+    rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(frame.preview, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    picture = charts.draw_faces(rgb, frame, result.thresholds, box_scale=rgb.shape[1] / result.media["width"])
+    where = f"Frame {frame.index} at {frame.time:.2f} s"
+    st.image(picture, caption=f"{where}: {_boxes_caption(frame)}" if frame.faces else f"{where}: no face found.")
 
 
 def no_face_section(result: AnalysisResult) -> None:
@@ -116,8 +129,6 @@ def faces_section(engine: Engine, result: AnalysisResult, frame: FrameResult, ke
     ranked = charts.ranked_faces(frame)
     judged = [(i, f) for i, f in ranked if f.scores]
     small = [charts.face_label(i, f) for i, f in ranked if not f.scores]
-    if not frame.faces and result.kind == "video":  # an image's banner has said so
-        st.caption("No face was found in this frame.")
     if small:
         st.caption(f"Too small to judge (shorter side under {MIN_FACE_PX} px), not scored: {', '.join(small)}.")
     if not judged:
