@@ -12,9 +12,11 @@ import json
 import logging
 import os
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any, Mapping, Protocol, Sequence
 
 from sqlalchemy import (
@@ -106,10 +108,25 @@ def default_url() -> str:
     return os.environ.get("DEEPFAKE_DB_URL") or sqlite_url(data_dir())
 
 
+def _wal(dbapi_connection) -> None:
+    """Switch to WAL. On a new file, sessions opening it at once all try to; the switch needs the file
+    to themselves and SQLite answers "database is locked" without waiting, so wait and retry here."""
+    deadline = monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or monotonic() > deadline:
+                raise
+            sleep(0.05)
+
+
 def _sqlite_connect(dbapi_connection, _record) -> None:
     dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
+    _wal(dbapi_connection)
     # secure_delete: deleted and rewritten text is zeroed in the file, not left in free pages
-    for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_S * 1000}", "secure_delete=ON"):
+    for pragma in ("foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_S * 1000}", "secure_delete=ON"):
         dbapi_connection.execute(f"PRAGMA {pragma}")
 
 
