@@ -22,12 +22,13 @@ from core.model import SCORE_BATCH, WEIGHTS_DIR, Detector, load_detector
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
     "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "branch_scores_of", "decide",
-    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "fragile_threshold", "VIDEO_SCORE_TEXT", "frame_preview", "file_digest",
+    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "FIRMNESS_FACES", "fragile_threshold", "video_score_text", "frame_preview", "file_digest",
     "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
 ]
 
 DEFAULT_VIDEO_FRAMES = 32
 PREVIEW_SIDE = 640  # long side of the frame previews a video result keeps
+FRAME_TRIM = 0.1  # share of a video's frame scores left out at each end before averaging
 SMALL_FACE_PX = 80  # judged faces below this (shorter box side) are enlarged a lot to the model's input
 SMALL_FACE_NOTE = (
     f"The judged faces are small (under {SMALL_FACE_PX} px) and were enlarged for the model, which then sees less of the detail "
@@ -44,16 +45,27 @@ SYNTHETIC_VIDEO_NOTE = (
 # The firmness check of an image (docs/evaluation.md): each judged face scored again mirrored, and framed
 # 10 % tighter and 15 % looser, as (margin factor, mirrored).
 RECROPS = ((1.0, True), (0.9, False), (1.15, False))
+FIRMNESS_FACES = 8  # the most suspicious faces re-cropped: a crowd photo does not pay three passes per face
+# Only FAKE calls get the note: on dev fragile FAKE calls were wrong about four times as often as firm
+# ones, fragile REAL calls only twice as often, and two REAL calls in three are fragile (evaluation report).
 FRAGILE_NOTE = (
     "Fragile call: mirrored, or framed a little tighter or looser, this image scores from {low:.3f} to {high:.3f}, across the "
-    "{label} threshold {threshold:.3f}. Fragile calls were wrong several times as often as firm ones on the dev split "
+    "FAKE threshold {threshold:.3f}. On the dev split such FAKE calls were wrong several times as often as firm ones "
     "(evaluation report, \"Firm and fragile calls\"); weigh this one with care."
 )
-VIDEO_SCORE_TEXT = (
-    "How a video is scored: each branch takes the most suspicious face of every sampled frame and averages over the "
-    "{frames} frames with a judged face, leaving out the highest and lowest tenth; the stronger branch gives the score. "
-    "One odd frame neither convicts nor clears a video: look at the timeline for the frames that stand out."
-)
+def video_score_text(judged_frames: int) -> str:
+    """How the frames made a video's score, in words, as `aggregate_frames` does it for this many frames."""
+    cut = int(judged_frames * FRAME_TRIM)
+    if cut:
+        how = (f"averages over the {judged_frames} frames with a judged face, leaving out the {cut} highest and {cut} "
+               "lowest, so one odd frame neither convicts nor clears the video")
+    else:
+        how = (f"averages over the {judged_frames} frame{'s' if judged_frames != 1 else ''} with a judged face (too few "
+               "to leave out the highest and lowest, as longer samples do)")
+    return (f"How a video is scored: each branch takes the most suspicious face of every sampled frame and {how}; the "
+            "stronger branch gives the score. The timeline shows which frames stand out.")
+
+
 Progress = Callable[[float, str], None]
 
 
@@ -108,7 +120,8 @@ class FrameResult:
     index: int
     time: float
     faces: list[FaceResult]
-    preview: bytes | None = field(default=None, repr=False)  # video: the frame as a small JPEG to show, never serialized
+    preview: bytes | None = field(default=None, repr=False)  # video, on request: the frame as a small JPEG, never serialized
+    preview_scale: float = 1.0  # preview pixels per frame pixel, to draw the boxes on it
 
     @property
     def score(self) -> float | None:
@@ -162,7 +175,7 @@ class AnalysisResult:
 
         def strip(obj):
             if isinstance(obj, dict):
-                return {k: strip(v) for k, v in obj.items() if k not in ("crop", "preview")}
+                return {k: strip(v) for k, v in obj.items() if k not in ("crop", "preview", "preview_scale")}
             if isinstance(obj, list):
                 return [strip(v) for v in obj]
             if isinstance(obj, (np.floating, np.integer)):
@@ -172,7 +185,7 @@ class AnalysisResult:
         return strip(asdict(self))
 
 
-def aggregate_frames(frame_scores: Iterable[float | None], trim: float = 0.1) -> float | None:
+def aggregate_frames(frame_scores: Iterable[float | None], trim: float = FRAME_TRIM) -> float | None:
     """One branch's video score: per frame the most suspicious face, then a mean over frames with the
     top and bottom `trim` fraction dropped, so one odd frame neither convicts nor clears a video."""
     values = np.sort([s for s in frame_scores if s is not None])
@@ -197,12 +210,13 @@ def decide(score: float | None, family: str | None, thresholds: dict[str, float]
     return Verdict("INCONCLUSIVE", score, max(score, 1.0 - score), family, f"Score inside the inconclusive band {band}.")
 
 
-def frame_preview(rgb: np.ndarray, side: int = PREVIEW_SIDE) -> bytes:
-    """A sampled frame as a JPEG at most `side` px long, for the page to show beside its faces: some
-    25 KB a frame, where the decoded frame would hold megabytes for the whole session."""
+def frame_preview(rgb: np.ndarray, side: int = PREVIEW_SIDE) -> tuple[bytes, float]:
+    """A sampled frame as a JPEG at most `side` px long, and its scale, for the page to show beside its
+    faces: some 25 KB a frame, where the decoded frame would hold megabytes for the whole session."""
     scale = min(1.0, side / max(rgb.shape[:2]))
     small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb
-    return cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    jpeg = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    return jpeg, small.shape[1] / rgb.shape[1]
 
 
 def _crop_faces(engine: Engine, frame: SampledFrame, faces: list[Face]) -> FrameResult:
@@ -283,12 +297,13 @@ def _score_ranges(engine: Engine, rgb: np.ndarray, faces: list[Face], result: An
     judged = [(face, item) for face, item in zip(faces, result.frames[0].faces) if item.scores]
     if not judged:
         return
+    judged = sorted(judged, key=lambda pair: -pair[1].scores["fused"])[:FIRMNESS_FACES]
     crops = [crop for face, _ in judged for crop in _recrops(rgb, face, engine.detector.input_size)]
     again = engine.detector.score(crops)["fused"].reshape(len(judged), len(RECROPS))
     fused = np.column_stack([[item.scores["fused"] for _, item in judged], again])
     for (_, item), row in zip(judged, fused):
         item.score_range = [round(float(row.min()), 4), round(float(row.max()), 4)]
-    image = fused.max(axis=0)
+    image = fused.max(axis=0)  # faces left out never score above the ones re-cropped
     result.score_range = [round(float(image.min()), 4), round(float(image.max()), 4)]
 
 
@@ -318,10 +333,9 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
     t3 = time.perf_counter()
     _score_ranges(engine, rgb, faces, result)
     result.timings["firmness_s"] = time.perf_counter() - t3
-    crossed = fragile_threshold(verdict.label, result.score_range, engine.detector.thresholds)
-    if crossed is not None:
+    if verdict.label == "FAKE" and fragile_threshold("FAKE", result.score_range, engine.detector.thresholds):
         low, high = result.score_range
-        result.notes.append(FRAGILE_NOTE.format(low=low, high=high, label=verdict.label, threshold=crossed))
+        result.notes.append(FRAGILE_NOTE.format(low=low, high=high, threshold=engine.detector.thresholds["fake"]))
     if not faces:
         result.whole_image = _whole_image(engine, rgb)
         result.notes.append("If the picture does show a person, analyze a larger or closer-cropped copy.")
@@ -347,8 +361,10 @@ def analyze_video(
     frame_count: int = DEFAULT_VIDEO_FRAMES,
     progress: Progress | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    previews: bool = False,
 ) -> AnalysisResult:
-    """Sample `frame_count` frames uniformly over the whole video, score every face, aggregate."""
+    """Sample `frame_count` frames uniformly over the whole video, score every face, aggregate; with
+    `previews`, keep each sampled frame as a small JPEG (`frame_preview`) for a page to show."""
     t0 = time.perf_counter()
     info = probe_video(source, limits)
     timings = {"decode_s": 0.0, "detect_s": 0.0, "model_s": 0.0}  # decode_s: waiting for decoded frames
@@ -361,7 +377,8 @@ def analyze_video(
             t_decoded = time.perf_counter()
             timings["decode_s"] += t_decoded - clock
             frames.append(_crop_faces(engine, frame, engine.faces.detect(frame.rgb)))
-            frames[-1].preview = frame_preview(frame.rgb)
+            if previews:
+                frames[-1].preview, frames[-1].preview_scale = frame_preview(frame.rgb)
             unscored += [face for face in frames[-1].faces if face.crop is not None]
             t_detected = time.perf_counter()
             timings["detect_s"] += t_detected - t_decoded

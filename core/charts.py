@@ -143,7 +143,8 @@ def draw_faces(rgb: np.ndarray, frame: FrameResult, thresholds: dict[str, float]
                box_scale: float = 1.0) -> np.ndarray:
     """A display copy of the image, at most `max_side` pixels, with every face boxed and numbered:
     judged faces in their zone colour, too-small faces in blue (the caption says what blue means).
-    A number is never wider than its box, so the labels of many small faces do not run together.
+    A number is sized to its box (down to a legible minimum), so the labels of many small faces do
+    not run together.
     `box_scale` maps the boxes onto `rgb` when it is a reduced copy of the analyzed frame."""
     scale = min(1.0, max_side / max(rgb.shape[:2]))
     out = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else rgb.copy()

@@ -145,10 +145,10 @@ def _sources_table(report: dict) -> str:
 
 def _firmness_table(report: dict) -> str:
     rows = []
-    for r in report.get("firmness", []):  # reports written before it have none
+    for r in report["firmness"]:
         share = f"{r['wrong'] / r['items']:.1%}" if r["items"] else "n/a"
         rows.append([r["call"], "firm" if r["firm"] else "fragile", str(r["items"]), str(r["wrong"]), share])
-    return _table(["Call", "Firmness", "Images", "Wrong", "Share wrong"], rows) if rows else ""
+    return _table(["Call", "Firmness", "Images", "Wrong", "Share wrong"], rows)
 
 
 def _header(report: dict) -> str:
@@ -206,12 +206,16 @@ def markdown(report: dict) -> str:
         parts += [f"## Seed-style reference pipeline (classifier: {settings['baseline']})",
                   "Haar cascade, largest face only, every 5th video frame, plain mean (core.baseline). "
                   "Each pipeline is measured on the items where it found a face.", _baseline_table(report)]
+    if report.get("firmness"):  # reports written before the firmness check have none
+        parts += [
+            "## Firm and fragile calls (images)",
+            "Each judged face is scored again mirrored, and framed 10 % tighter and 15 % looser (core.analyze.RECROPS; "
+            "up to FIRMNESS_FACES most suspicious faces an image). A FAKE call is *fragile* when one of these "
+            "re-crops scores the image below the FAKE threshold, a REAL call when one scores it above the REAL "
+            "threshold; the app notes a fragile FAKE call beside the verdict.",
+            _firmness_table(report),
+        ]
     parts += [
-        "## Firm and fragile calls (images)",
-        "Each judged face is scored again mirrored, and framed 10 % tighter and 15 % looser (core.analyze.RECROPS). "
-        "A FAKE call is *fragile* when one of these re-crops scores the image below the FAKE "
-        "threshold, a REAL call when one scores it above the REAL threshold; the app says so beside the verdict.",
-        _firmness_table(report),
         "## False positives per real source",
         f"Share of each real source's scored items called FAKE at {thr:.3f}, with its bootstrap 95% interval.",
         _sources_table(report),

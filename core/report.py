@@ -20,8 +20,8 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from core import __version__, charts
-from core.analyze import VIDEO_SCORE_TEXT, confidence_text
-from core.cases import AuditEntry, Batch, Case
+from core.analyze import confidence_text, video_score_text
+from core.cases import FINAL_VERDICTS, AuditEntry, Batch, Case
 from core.casework import stored_result
 from core.forensics.html import forensics_html
 from core.model import METADATA_FILE, WEIGHTS_DIR
@@ -266,7 +266,8 @@ def _analyst_verdict_html(case: Case) -> str:
     if case.final_verdict is None:
         return ""
     against = " · the analyst disagrees with the model" if case.disagrees else ""
-    return (f"<div class='verdict {case.final_verdict}'><strong style='font-size:1.4em'>Analyst's final verdict: "
+    css = case.final_verdict.replace(" ", "") if case.final_verdict in FINAL_VERDICTS else ""
+    return (f"<div class='verdict {css}'><strong style='font-size:1.4em'>Analyst's final verdict: "
             f"{_e(case.final_verdict)}</strong>{against}<br>by {_e(case.labelled_by)}, {_iso(case.labelled_at)}</div>")
 
 
@@ -280,7 +281,7 @@ def _verdict_html(case: Case) -> str:
     lines.append(_e(verdict.get("reason")))
     judged_frames = sum(1 for frame in case.result.get("frames", []) if any(f.get("scores") for f in frame["faces"]))
     if case.kind == "video" and judged_frames:
-        lines.append(_e(VIDEO_SCORE_TEXT.format(frames=judged_frames)))
+        lines.append(_e(video_score_text(judged_frames)))
     if case.family:
         lines.append(f"driven by the {_e(case.family)} branch")
     css = case.verdict.replace(" ", "")
@@ -327,6 +328,8 @@ def _faces_table(case: Case, limit: int = 300) -> str:
         return "<p class='muted'>No face was found.</p>"
     more = f"<p class='muted'>First {limit} of {len(rows)} faces; the JSON export has all.</p>" if len(rows) > limit else ""
     headers = ["frame", "time (s)", "face", "person", "box", "fused", *branches, "fused, re-framed or mirrored"]
+    if not any(row[-1] for row in rows):  # videos, and cases saved before the firmness check
+        headers, rows = headers[:-1], [row[:-1] for row in rows]
     return _table(headers, rows[:limit]) + more
 
 

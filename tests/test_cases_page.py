@@ -148,6 +148,9 @@ def test_previous_and_next_step_through_the_listed_cases(seeded):
     assert at.query_params["case"] == str(order[0]) and at.button(key="cases-previous").disabled
     at.multiselect(key="cases-verdicts").set_value(["REAL"]).run()  # the open case leaves the list
     assert listed(at) == [seeded["real"]] and not any(b.key == "cases-next" for b in at.button)
+    at.query_params["case"] = str(seeded["real"])
+    at.text_input(key="cases-search").set_value("matches nothing").run()  # an empty list: nothing to step through
+    assert any("0 case(s) match" in c.value for c in at.caption) and not any(b.key == "cases-next" for b in at.button)
 
 
 def test_open_video_case_shows_its_timeline(seeded):

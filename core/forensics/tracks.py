@@ -78,7 +78,7 @@ def _notes(track: dict) -> list[str]:
 
 
 def _people(tracks: list[dict]) -> str:
-    """ "person 2" or "persons 2, 4, 6 and 3 more", numbered from 1 as on the pages."""
+    """ "person 2", or "persons 1, 2, … 8 and 3 more" past PEOPLE_NAMED, numbered from 1 as on the pages."""
     numbers = [str(t["track"] + 1) for t in tracks]
     if len(numbers) == 1:
         return f"person {numbers[0]}"

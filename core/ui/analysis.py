@@ -94,7 +94,7 @@ def video_upload(engine: Engine, upload: UploadedFile, count: int, slot: str = "
             bar = st.progress(0.0, text="Reading the video…")
             try:
                 result = analyze_video(engine, upload.getvalue(), count, lambda f, text: bar.progress(min(1.0, f), text=text),
-                                       current_limits())
+                                       current_limits(), previews=True)
             finally:
                 bar.empty()
             return Analysis(token, result)

@@ -90,6 +90,7 @@ def _batch_filter(column, batches: dict[int, Batch]) -> int | None:
 
 def case_list_section(store: CaseStore, query: CaseFilter) -> None:
     """How many cases match, the table (selecting a row opens the case) and the list's exports."""
+    st.session_state["cases-listed"] = []  # Previous / Next walk this list: never the one of an earlier run
     summaries = store.list_cases(query)
     total = store.count_cases(query)
     st.caption(f"{total} case(s) match" + (f"; the first {len(summaries)} are listed" if total > len(summaries) else "")

@@ -206,7 +206,7 @@ def label_section(store: CaseStore, case: Case, analyst: str) -> None:
                             key=_label_key(case.id, "agreement"))
         final = b.selectbox("Final verdict", [NOT_SET, *FINAL_VERDICTS], key=_label_key(case.id, "final"))
         confidence = c.select_slider("Your confidence", _confidence_options(case), key=_label_key(case.id, "confidence"))
-        saving = st.form_submit_button("Save label", type="primary", disabled=not analyst, shortcut="Ctrl+Enter")
+        saving = st.form_submit_button("Save label", type="primary", disabled=not analyst)
         if saving and _save_label(store, case.id, analyst, agreement, final, confidence):
             st.rerun()
     if case.labelled_by:

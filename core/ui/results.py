@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts
-from core.analyze import VIDEO_SCORE_TEXT, AnalysisResult, Engine, FrameResult, confidence_text
+from core.analyze import AnalysisResult, Engine, FrameResult, confidence_text, video_score_text
 from core.explain import gradcam, overlay
 from core.faces import MIN_FACE_PX
 from core.ui.analysis import GRADCAM_KEY, Analysis
@@ -49,7 +49,7 @@ def verdict_section(result: AnalysisResult) -> None:
     parts.append(v.reason)
     judged_frames = sum(1 for frame in result.frames if frame.score is not None)
     if result.kind == "video" and judged_frames:
-        parts.append(VIDEO_SCORE_TEXT.format(frames=judged_frames))
+        parts.append(video_score_text(judged_frames))
     if v.family:
         parts.append(f"Driven by the **{v.family}** branch: {_family_text(v.family)}.")
     left, right = st.columns([3, 2])
@@ -86,7 +86,7 @@ def frame_section(result: AnalysisResult, frame: FrameResult) -> None:
     if frame.preview is None:
         return
     rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(frame.preview, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    picture = charts.draw_faces(rgb, frame, result.thresholds, box_scale=rgb.shape[1] / result.media["width"])
+    picture = charts.draw_faces(rgb, frame, result.thresholds, box_scale=frame.preview_scale)
     where = f"Frame {frame.index} at {frame.time:.2f} s"
     st.image(picture, caption=f"{where}: {_boxes_caption(frame)}" if frame.faces else f"{where}: no face found.")
 

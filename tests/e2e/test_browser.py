@@ -297,9 +297,4 @@ def test_j_and_k_step_through_the_listed_cases_but_not_while_typing(page: Page, 
     note.blur()
     page.keyboard.press("k")
     expect(page.get_by_role("heading", name=f"Case #{second}", level=2)).to_be_visible()
-    wait_idle(page)  # the first case's form is gone
-    form = page.locator('[data-testid="stForm"]').filter(has_text="Final verdict")
-    form.locator('[data-testid="stSelectbox"]').filter(has_text="Final verdict").click()
-    page.get_by_role("option", name="REAL", exact=True).click()
-    page.keyboard.press("ControlOrMeta+Enter")  # saves the label form
-    expect(page.get_by_text(f"Last labelled by {ANALYST}")).to_be_visible()
+    wait_idle(page)
