@@ -122,7 +122,9 @@ def sample_result(
     def face(i: int) -> FaceResult:
         s = None if score is None else round(min(1.0, score + 0.01 * i), 4)
         scores = None if s is None else {"blend": s, "synthetic": round(s / 2, 4), "fused": s}
-        return FaceResult((10.0 + i, 20.0, 80.0, 90.0), 0.95, s is None, scores, track=0 if kind == "video" else None)
+        span = [round(s - 0.1, 4), s] if s is not None and kind == "image" else None  # images: the firmness check's range
+        return FaceResult((10.0 + i, 20.0, 80.0, 90.0), 0.95, s is None, scores, track=0 if kind == "video" else None,
+                          score_range=span)
 
     rows = [FrameResult(i, i * 0.5, [face(i)]) for i in range(frames)]
     confidence = None if score is None else max(score, 1 - score)

@@ -123,6 +123,7 @@ def test_html_puts_the_analysts_verdict_above_the_models(two_cases):
     assert analyst < page.index("Model: FAKE") and "the analyst disagrees with the model" in page[analyst:analyst + 200]
     assert "How a video is scored" in page  # the video case says how its frames make the score
     assert "Face 1: blend branch" in page and "Frame 0, face 1" not in page  # an image has no frames to number
+    assert page.count("<th>fused, re-framed or mirrored</th>") == 1 and "0.800 to 0.900" in page  # images only
 
 
 def test_html_keeps_the_line_breaks_of_a_note(two_cases):
