@@ -210,7 +210,7 @@ def markdown(report: dict) -> str:
         parts += [
             "## Firm and fragile calls (images)",
             "Each judged face is scored again mirrored, and framed 10 % tighter and 15 % looser (core.analyze.RECROPS; "
-            "up to FIRMNESS_FACES most suspicious faces an image). A FAKE call is *fragile* when one of these "
+            "at most the FIRMNESS_FACES most suspicious faces of an image). A FAKE call is *fragile* when one of these "
             "re-crops scores the image below the FAKE threshold, a REAL call when one scores it above the REAL "
             "threshold; the app notes a fragile FAKE call beside the verdict.",
             _firmness_table(report),
