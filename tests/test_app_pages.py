@@ -86,6 +86,8 @@ def test_image_upload_shows_verdict_chart_and_heatmaps(engine, astronaut_jpeg):
     assert any("1 face found" in c for c in captions)  # the boxed image
     assert engine.detector.trained and not any("UNTRAINED" in w.value for w in at.warning)  # shipped weights are trained
     assert any("SHA-256" in m.value for m in at.markdown)
+    steps = list(at.table[0].value["step"])
+    assert "scoring faces" in steps and "firmness check (re-framed faces)" in steps and not any(s.endswith("_s") for s in steps)
 
 
 def test_image_without_faces_shows_whole_image_scores(no_face_png):

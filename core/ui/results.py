@@ -22,6 +22,8 @@ __all__ = [
 ]
 
 FACES_SHOWN = 6  # faces shown with crops and heatmaps before "show all"
+TIMING_WORDS = {"decode_s": "reading the file", "detect_s": "finding and cropping faces", "model_s": "scoring faces",
+                "firmness_s": "firmness check (re-framed faces)", "total_s": "in all"}
 _BANNERS: dict[str, Callable] = {"FAKE": st.error, "REAL": st.success, "INCONCLUSIVE": st.warning, "NO FACE": st.info}
 
 
@@ -197,4 +199,5 @@ def details_section(result: AnalysisResult) -> None:
     st.markdown(f"SHA-256 `{result.sha256}`  \nModel `{result.model_version}` "
                 f"({'trained' if result.model_trained else 'UNTRAINED'})")
     with st.expander("Timings"):
-        st.table({"step": list(result.timings), "seconds": [round(v, 3) for v in result.timings.values()]})
+        st.table({"step": [TIMING_WORDS.get(k, k) for k in result.timings],
+                  "seconds": [round(v, 3) for v in result.timings.values()]})
