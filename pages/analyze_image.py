@@ -9,6 +9,7 @@ engine = ui.engine_or_stop()
 st.title("Analyze image")
 upload = st.file_uploader("Image to analyze (JPEG, PNG, WebP, BMP or a still GIF)", type=list(IMAGE_TYPES), key="image_upload")
 if upload is None:
+    ui.last_analysis_notice(ui.IMAGE_SLOT)
     st.info("Upload an image: every face in it is found, boxed and scored. " + ui.STORAGE_TEXT)
     st.stop()
 

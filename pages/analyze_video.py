@@ -12,6 +12,7 @@ upload = st.file_uploader("Video to analyze (MP4, MOV, AVI, WebM or MKV)", type=
 count = st.slider("Frames to sample, spread evenly over the whole video", 8, 128, DEFAULT_VIDEO_FRAMES, key="video_frames",
                   help="More frames find short manipulated stretches but take longer.")
 if upload is None:
+    ui.last_analysis_notice(ui.VIDEO_SLOT)
     st.info("Upload a video: frames are sampled evenly over its whole duration and every face is scored. " + ui.STORAGE_TEXT)
     st.stop()
 

@@ -357,6 +357,12 @@ def test_analysis_is_saved_once_and_known_on_reupload(store, engine, astronaut_j
     assert not case.has_media
     at.run()  # a rerun (any widget) does not save again
     assert store.count_cases() == 1
+    at.switch_page("pages/model_card.py").run()
+    at.switch_page("pages/analyze_image.py").run()  # back: Streamlit has emptied the uploader
+    assert not at.exception and not at.file_uploader[0].value
+    (notice,) = [i.value for i in at.info if i.value.startswith("Your last analysis here")]
+    assert "astronaut" in notice and "it is saved as a case" in notice
+    assert any(link.label == f"Open case #{case.id}" for link in at.get("page_link"))
 
     again = app("pages/analyze_image.py", analyst="Eve")
     again.file_uploader[0].upload("renamed.jpg", astronaut_jpeg, "image/jpeg").run()

@@ -15,11 +15,12 @@ from core.analyze import AnalysisResult, Engine, analyze_image_bytes, analyze_vi
 from core.media import MediaError, decode_image
 from core.ui.resources import current_limits
 
-__all__ = ["GRADCAM_KEY", "Analysis", "remembered", "image_upload", "video_upload"]
+__all__ = ["GRADCAM_KEY", "IMAGE_SLOT", "VIDEO_SLOT", "Analysis", "remembered", "image_upload", "video_upload"]
 
 log = logging.getLogger(__name__)
 
 GRADCAM_KEY = "gradcam_overlays"  # session_state: Grad-CAM overlays of the current upload
+IMAGE_SLOT, VIDEO_SLOT = "image_analysis", "video_analysis"  # session_state: each page's last analysis
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Analysis:
     result: AnalysisResult | None = None
     preview: np.ndarray | None = None  # display copy of an image with the faces boxed
     error: str | None = None
+    name: str = ""  # the uploaded file's name
 
 
 def _guarded(compute: Callable[[], Analysis], token: tuple) -> Analysis:
@@ -63,7 +65,7 @@ def _show(analysis: Analysis) -> Analysis | None:
     return analysis
 
 
-def image_upload(engine: Engine, upload: UploadedFile, slot: str = "image_analysis") -> Analysis | None:
+def image_upload(engine: Engine, upload: UploadedFile, slot: str = IMAGE_SLOT) -> Analysis | None:
     """Analyze an uploaded image once (kept per upload); an error is shown and gives None."""
     saved = remembered(slot, upload)
     if saved is None:
@@ -74,13 +76,13 @@ def image_upload(engine: Engine, upload: UploadedFile, slot: str = "image_analys
             with st.spinner("Finding and scoring faces…"):
                 result = analyze_image_bytes(engine, data, current_limits())
                 preview = charts.draw_faces(decode_image(data, current_limits()), result.frames[0], result.thresholds)
-            return Analysis(token, result, preview)
+            return Analysis(token, result, preview, name=upload.name)
 
         saved = _store(slot, _guarded(compute, token))
     return _show(saved)
 
 
-def video_upload(engine: Engine, upload: UploadedFile, count: int, slot: str = "video_analysis") -> Analysis | None:
+def video_upload(engine: Engine, upload: UploadedFile, count: int, slot: str = VIDEO_SLOT) -> Analysis | None:
     """Analyze a new upload with a progress bar, or keep its stored analysis unless asked to sample
     `count` frames instead of the stored count; an error is shown and gives None."""
     saved = remembered(slot, upload)
@@ -97,7 +99,7 @@ def video_upload(engine: Engine, upload: UploadedFile, count: int, slot: str = "
                                        current_limits(), previews=True)
             finally:
                 bar.empty()
-            return Analysis(token, result)
+            return Analysis(token, result, name=upload.name)
 
         saved = _store(slot, _guarded(compute, token))
     return _show(saved)

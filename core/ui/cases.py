@@ -26,7 +26,7 @@ from core.ui.text import STORE_TROUBLE, plain
 __all__ = [
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "CaseSettings", "case_settings_sidebar", "case_settings",
     "open_case_link", "history_section", "label_section", "notes_section", "delete_section", "case_section",
-    "run_batch", "batch_results_section",
+    "run_batch", "batch_results_section", "last_analysis_notice",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,8 @@ def history_section(entries: list[AuditEntry], whole_store: bool = False) -> Non
         field, old, new = e.in_words()
         rows.append({"when (UTC)": f"{e.at:%Y-%m-%d %H:%M:%S}", "who": e.analyst, "action": e.action, **where,
                      "field": field, "old": old, "new": new})
-    st.dataframe(rows, hide_index=True, placeholder="—", column_config={"case": st.column_config.NumberColumn(format="#%d")})
+    st.dataframe(rows, hide_index=True, placeholder="—",
+                 column_config={"case": st.column_config.NumberColumn(format="#%d")})
 
 
 # -- the label form: it remembers the label revision it shows, so a label changed meanwhile by
@@ -268,6 +269,21 @@ def _save(engine: Engine, store: CaseStore, upload: UploadedFile, result: Analys
     saved = record(store, engine, result, upload.getvalue(), upload.name, settings.analyst,
                    keep_media=settings.keep_media, forensics=forensic_context(upload, result), limits=current_limits())
     st.session_state.setdefault(SAVED_KEY, {})[result.sha256] = (saved.case.id, saved.created)
+
+
+def last_analysis_notice(slot: str) -> None:
+    """Streamlit empties the uploader when the analyst opens another page: on coming back, say what
+    the page's last analysis was and where its case is, so the result does not seem lost."""
+    last = st.session_state.get(slot)
+    if not isinstance(last, Analysis) or last.result is None:
+        return
+    saved = st.session_state.get(SAVED_KEY, {}).get(last.result.sha256)
+    where = ("it is saved as a case" if saved else
+             "it was not saved as a case (enter your name in the sidebar to save analyses)")
+    st.info(f"Your last analysis here: **{plain(last.name)}**, {last.result.verdict.label}; {where}. Upload the "
+            "file again to see it in full.", icon=":material/history:")
+    if saved:
+        open_case_link(saved[0])
 
 
 def _known_notice(case: Case) -> None:
