@@ -22,8 +22,8 @@ from core.model import SCORE_BATCH, WEIGHTS_DIR, Detector, load_detector
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
     "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "branch_scores_of", "decide",
-    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "FIRMNESS_FACES", "fragile_threshold", "video_score_text", "frame_preview", "file_digest",
-    "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
+    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "RECROPS", "FIRMNESS_FACES", "fragile_threshold",
+    "video_score_text", "frame_preview", "file_digest", "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
 ]
 
 DEFAULT_VIDEO_FRAMES = 32
@@ -53,6 +53,8 @@ FRAGILE_NOTE = (
     "FAKE threshold {threshold:.3f}. On the dev split such FAKE calls were wrong several times as often as firm ones "
     "(evaluation report, \"Firm and fragile calls\"); weigh this one with care."
 )
+
+
 def video_score_text(judged_frames: int) -> str:
     """How the frames made a video's score, in words, as `aggregate_frames` does it for this many frames."""
     cut = int(judged_frames * FRAME_TRIM)
@@ -333,7 +335,7 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
     t3 = time.perf_counter()
     _score_ranges(engine, rgb, faces, result)
     result.timings["firmness_s"] = time.perf_counter() - t3
-    if verdict.label == "FAKE" and fragile_threshold("FAKE", result.score_range, engine.detector.thresholds):
+    if verdict.label == "FAKE" and fragile_threshold("FAKE", result.score_range, engine.detector.thresholds) is not None:
         low, high = result.score_range
         result.notes.append(FRAGILE_NOTE.format(low=low, high=high, threshold=engine.detector.thresholds["fake"]))
     if not faces:
