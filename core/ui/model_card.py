@@ -1,6 +1,7 @@
 """Model facts: the shared sidebar, the written model card, the evaluation report, the weights' metadata."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import streamlit as st
@@ -41,14 +42,23 @@ def evaluation_report(weights_dir: Path = WEIGHTS_DIR) -> str | None:
     return _read(weights_dir / "eval" / "report.md")
 
 
-def nested_headings(markdown: str, depth: int) -> str:
-    """Every heading `depth` levels down (code blocks untouched), so an embedded document's "# Title"
-    sits under the page's own title instead of beside it."""
-    lines, fenced = [], False
+def _lines(markdown: str) -> Iterator[tuple[str, bool]]:
+    """Each line, and whether it is a heading: a "#" line outside code blocks (there it is a comment)."""
+    fenced = False
     for line in markdown.splitlines():
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
-        elif not fenced and line.startswith("#"):
+            yield line, False
+        else:
+            yield line, not fenced and line.startswith("#")
+
+
+def nested_headings(markdown: str, depth: int) -> str:
+    """Every heading `depth` levels down (code blocks untouched), so an embedded document's "# Title"
+    sits under the page's own title instead of beside it."""
+    lines = []
+    for line, heading in _lines(markdown):
+        if heading:
             level = len(line) - len(line.lstrip("#"))
             line = "#" * min(6, level + depth) + line[level:]  # Markdown has six levels
         lines.append(line)
@@ -58,13 +68,11 @@ def nested_headings(markdown: str, depth: int) -> str:
 def split_sections(markdown: str) -> tuple[str, list[tuple[str, str]]]:
     """(intro, [(heading, body), ...]): the text before the first "## " heading, without the "# " title
     (the page has its own), and each "## " section; a "#" line in a code block is not a heading."""
-    intro, sections, fenced = [], [], False
-    for line in markdown.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-        if not fenced and line.startswith("## "):
+    intro, sections = [], []
+    for line, heading in _lines(markdown):
+        if heading and line.startswith("## "):
             sections.append((line[3:].strip(), []))
-        elif fenced or not line.startswith("# "):
+        elif not (heading and line.startswith("# ")):
             (sections[-1][1] if sections else intro).append(line)
     return "\n".join(intro).strip(), [(h, "\n".join(body).strip()) for h, body in sections]
 
