@@ -168,7 +168,7 @@ def test_label_is_saved_with_its_audit_trail(seeded, store):
     at = cases_page("Carol", case=seeded["real"])
     at.radio[0].set_value("disagree")
     [s for s in at.selectbox if s.label == "Final verdict"][0].set_value("FAKE")
-    at.select_slider[0].set_value("80%")
+    at.select_slider[0].set_value("80%").run()  # each choice reruns the page, as in a browser
     [b for b in at.button if b.label == "Save label"][0].click().run()
     assert not at.exception, [e.message for e in at.exception]
     case = store.get(seeded["real"])
@@ -178,6 +178,7 @@ def test_label_is_saved_with_its_audit_trail(seeded, store):
 
 
 def _save_label(at: AppTest) -> None:
+    at.run()  # a browser reruns the page on each choice, which enables *Save label*
     [b for b in at.button if b.label == "Save label"][0].click().run()
     assert not at.exception, [e.message for e in at.exception]
 
@@ -186,7 +187,7 @@ def test_a_label_saved_meanwhile_is_shown_not_overwritten(seeded, store):
     at = cases_page("Carol", case=seeded["real"])
     store.label(seeded["real"], "Bob <b>", agreement="agree", final_verdict="REAL", expected_revision=0)  # Bob saves first
     at.radio[0].set_value("disagree")
-    [s for s in at.selectbox if s.label == "Final verdict"][0].set_value("FAKE")
+    [s for s in at.selectbox if s.label == "Final verdict"][0].set_value("FAKE").run()
     _save_label(at)
     case = store.get(seeded["real"])
     assert (case.agreement, case.final_verdict, case.labelled_by) == ("agree", "REAL", "Bob <b>")  # not overwritten
@@ -210,6 +211,21 @@ def test_the_current_label_can_be_loaded_instead(seeded, store):
     _save_label(at)
     case = store.get(seeded["real"])
     assert (case.agreement, case.label_confidence, case.labelled_by) == ("agree", 0.9, "Carol")
+
+
+def test_an_unsaved_label_waits_while_the_analyst_looks_at_another_case(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    assert [b for b in at.button if b.label == "Save label"][0].disabled  # nothing to save yet
+    at.radio[0].set_value("disagree").run()
+    assert any("Not saved yet" in c.value for c in at.caption)
+    at.button(key="cases-next").click().run()  # J, before saving
+    assert any(f"Not saved yet: label on #{seeded['real']}." in c.value for c in at.caption)
+    assert at.radio[0].value == "not set"  # the next case's own form
+    at.button(key="cases-previous").click().run()
+    assert at.radio[0].value == "disagree" and any("Not saved yet" in c.value for c in at.caption)
+    _save_label(at)
+    assert store.get(seeded["real"]).agreement == "disagree"
+    assert not any("Not saved yet" in c.value for c in at.caption)
 
 
 def test_a_confidence_off_the_form_steps_survives_saving_the_form(seeded, store):
@@ -251,6 +267,15 @@ def test_a_failed_label_note_or_delete_is_a_plain_message(seeded, store, monkeyp
     assert SECRET not in _shown(at) and "INSERT" not in _shown(at)
     monkeypatch.undo()
     assert store.get(seeded["real"]).agreement is None and at.query_params["case"] == str(seeded["real"])
+
+
+def test_a_note_not_added_waits_in_its_box(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    at.text_area[0].set_value("Half-written").run()
+    at.button(key="cases-next").click().run()
+    assert at.text_area[0].value == "" and any(f"note on #{seeded['real']}." in c.value for c in at.caption)
+    at.button(key="cases-previous").click().run()
+    assert at.text_area[0].value == "Half-written" and not store.get(seeded["real"]).notes
 
 
 def test_a_saved_note_empties_the_box(seeded, store):

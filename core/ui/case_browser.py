@@ -14,7 +14,7 @@ from core.cases import (
     AGREEMENTS, FINAL_VERDICTS, SORT_KEYS, STORE_ERRORS, UNLABELLED, Batch, Case, CaseFilter, CaseNotFound, CaseStore,
 )
 from core.casework import stored_result
-from core.ui.cases import history_section
+from core.ui.cases import DRAFTS_KEY, NOTE_DRAFTS_KEY, history_section
 from core.ui.forensics import stored_forensics_section
 from core.ui.results import face_chart_section, media_facts_section, timeline_section, untrained_warning, verdict_section
 from core.ui.text import HEATMAP_HELP, STORE_TROUBLE, plain
@@ -152,9 +152,16 @@ def queue_section(case: Case) -> None:
     back, where, ahead = st.columns([1, 2, 1], vertical_alignment="center")
     back.button("Previous", key="cases-previous", icon=":material/arrow_back:", shortcut="K", disabled=i == 0,
                 on_click=_set_param, args=("case", listed[max(0, i - 1)]), width="stretch")
-    where.caption(f"Case {i + 1} of {len(listed)} in the list above.")
+    where.caption(f"Case {i + 1} of {len(listed)} in the list above." + _unsaved_text(case.id, listed))
     ahead.button("Next", key="cases-next", icon=":material/arrow_forward:", shortcut="J", disabled=i == len(listed) - 1,
                  on_click=_set_param, args=("case", listed[min(len(listed) - 1, i + 1)]), width="stretch")
+
+
+def _unsaved_text(open_case: int, listed: list[int]) -> str:
+    """Which other listed cases hold a label choice or a note not saved yet (" " + a sentence, or "")."""
+    parts = [f"{what} on {', '.join(f'#{c}' for c in ids)}" for what, key in (("label", DRAFTS_KEY), ("note", NOTE_DRAFTS_KEY))
+             if (ids := sorted(c for c in st.session_state.get(key, {}) if c != open_case and c in listed))]
+    return f" :orange[Not saved yet: {'; '.join(parts)}.]" if parts else ""
 
 
 def case_from_url(store: CaseStore) -> Case | None:

@@ -39,6 +39,9 @@ CASES_PAGE = "pages/cases.py"
 NOT_SET = "not set"
 UNEXPECTED = "unexpected error (details in the server log)"  # a batch file's failure that is not the file's fault
 CONFIDENCES = [NOT_SET, *(f"{p}%" for p in range(50, 101, 10))]
+LABEL_PARTS = ("agreement", "final", "confidence")  # the label form's widgets
+DRAFTS_KEY = "label-drafts"  # case id -> the label form's unsaved choices
+NOTE_DRAFTS_KEY = "note-drafts"  # case id -> text left in the note box
 
 
 @dataclass(frozen=True)
@@ -144,14 +147,44 @@ def _label_text(case: Case) -> str:
             f"confidence **{_confidence_text(case.label_confidence)}**")
 
 
+def _stored_label(case: Case) -> dict[str, str]:
+    """The stored label as the form's widgets show it."""
+    return {"agreement": case.agreement or NOT_SET, "final": case.final_verdict or NOT_SET,
+            "confidence": _confidence_text(case.label_confidence)}
+
+
+def _fill_form(case_id: int, values: dict[str, str]) -> None:
+    for part, value in values.items():
+        st.session_state[_label_key(case_id, part)] = value
+
+
 def _load_label(case: Case) -> None:
     """Fill the form with the stored label and remember its revision (also a button's callback:
     widget values can only be set before the widgets are drawn)."""
-    values = {"agreement": case.agreement or NOT_SET, "final": case.final_verdict or NOT_SET,
-              "confidence": _confidence_text(case.label_confidence), "revision": case.label_revision}
-    for part, value in values.items():
-        st.session_state[_label_key(case.id, part)] = value
+    _fill_form(case.id, _stored_label(case))
+    st.session_state[_label_key(case.id, "revision")] = case.label_revision
     st.session_state.pop(_label_key(case.id, "conflict"), None)
+
+
+def _open_form(case: Case) -> None:
+    """On coming to a case: its unsaved choices if the analyst left some (Streamlit forgets the values
+    of widgets not drawn), else the stored label."""
+    draft = st.session_state.get(DRAFTS_KEY, {}).get(case.id)
+    if draft is None or _label_key(case.id, "revision") not in st.session_state:
+        _load_label(case)
+    else:
+        _fill_form(case.id, draft)
+
+
+def _keep_draft(case: Case) -> bool:
+    """Remember the form's choices while they differ from the stored label; True when they do."""
+    drafts = st.session_state.setdefault(DRAFTS_KEY, {})
+    shown = {part: st.session_state[_label_key(case.id, part)] for part in LABEL_PARTS}
+    if shown == _stored_label(case):
+        drafts.pop(case.id, None)
+        return False
+    drafts[case.id] = shown
+    return True
 
 
 def _conflict_notice(case: Case) -> None:
@@ -198,16 +231,20 @@ def label_section(store: CaseStore, case: Case, analyst: str) -> None:
     """Agreement, final verdict and confidence; saving records every change in the audit trail and
     never silently replaces a label another analyst saved after this form was filled."""
     st.subheader("Analyst label")
-    if _label_key(case.id, "agreement") not in st.session_state:  # first view (or the form was not drawn)
-        _load_label(case)
+    if _label_key(case.id, "agreement") not in st.session_state:  # first view, or back from another case
+        _open_form(case)
     _conflict_notice(case)
-    with st.form(f"label-{case.id}"):
+    # Not an st.form: a form keeps its choices in the browser, so moving to another case dropped them unseen.
+    with st.container(border=True, key="label-form"):
         a, b, c = st.columns(3)
         agreement = a.radio("Agreement with the model", [NOT_SET, *AGREEMENTS], horizontal=True,
                             key=_label_key(case.id, "agreement"))
         final = b.selectbox("Final verdict", [NOT_SET, *FINAL_VERDICTS], key=_label_key(case.id, "final"))
         confidence = c.select_slider("Your confidence", _confidence_options(case), key=_label_key(case.id, "confidence"))
-        saving = st.form_submit_button("Save label", type="primary", disabled=not analyst)
+        unsaved = _keep_draft(case)
+        saving = st.button("Save label", type="primary", disabled=not (analyst and unsaved), key=_label_key(case.id, "save"))
+        if unsaved:
+            st.caption(":orange[:material/edit: Not saved yet.] Your choices stay here if you open another case.")
         if saving and _save_label(store, case.id, analyst, agreement, final, confidence):
             st.rerun()
     if case.labelled_by:
@@ -242,10 +279,17 @@ def notes_section(store: CaseStore, case: Case, analyst: str) -> None:
     failed = st.session_state.pop(_note_key(case.id, "error"), None)
     if failed:
         st.error(failed, icon=":material/error:")
-    with st.form(f"note-{case.id}"):
-        st.text_area("New note", max_chars=5000, placeholder="What you checked, what you found",
-                     key=_note_key(case.id, "text"))
-        st.form_submit_button("Add note", disabled=not analyst, on_click=_add_note, args=(store, case.id, analyst))
+    key, drafts = _note_key(case.id, "text"), st.session_state.setdefault(NOTE_DRAFTS_KEY, {})
+    if key not in st.session_state:  # back from another case: the text left in the box
+        st.session_state[key] = drafts.get(case.id, "")
+    with st.container(border=True, key="note-form"):  # not an st.form, for the reason the label form gives
+        text = st.text_area("New note", max_chars=5000, placeholder="What you checked, what you found", key=key)
+        st.button("Add note", disabled=not analyst, on_click=_add_note, args=(store, case.id, analyst),
+                  key=_note_key(case.id, "add"))
+    if text.strip():
+        drafts[case.id] = text
+    else:
+        drafts.pop(case.id, None)
 
 
 def delete_section(store: CaseStore, case: Case, analyst: str) -> None:

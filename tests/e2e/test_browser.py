@@ -220,7 +220,7 @@ def open_case(page: Page, case_id: int) -> None:
 def test_label_a_case_and_find_it_on_the_cases_page(page: Page, tmp_path, astronaut_jpeg):
     case_id = save_case(page, write(tmp_path, "label-me.jpg", astronaut_jpeg))
     open_case(page, case_id)
-    form = page.locator('[data-testid="stForm"]').filter(has_text="Save label")
+    form = page.locator(".st-key-label-form")
     form.locator('[data-testid="stRadio"]').get_by_text("disagree", exact=True).click()
     form.locator('[data-testid="stSelectbox"]').filter(has_text="Final verdict").click()
     page.get_by_role("option", name="FAKE", exact=True).click()
