@@ -418,24 +418,42 @@ def file_digest(source: bytes | str | Path) -> tuple[str, int]:
     return digest.hexdigest(), Path(source).stat().st_size
 
 
+TRACK_GAP = 3  # samples a face may be missing (a turn, a detector miss) and still continue its track
+TRACK_RESIZE = 2.0  # between two faces of one track the box width changes less than this factor
+
+
+def _track_distance(face: FaceResult, old: FaceResult) -> float:
+    """Centre shift in box widths (of the larger box)."""
+    (x, y, w, h), (ox, oy, ow, oh) = face.box, old.box
+    return float(np.hypot(x + w / 2 - ox - ow / 2, y + h / 2 - oy - oh / 2) / max(w, ow, 1.0))
+
+
+def _resized(face: FaceResult, old: FaceResult) -> bool:
+    return max(face.box[2], old.box[2]) > TRACK_RESIZE * max(min(face.box[2], old.box[2]), 1.0)
+
+
 def assign_tracks(frames: list[FrameResult], max_shift: float = 0.75) -> None:
-    """Greedy tracker over sampled frames: a face continues the nearest track of the previous
-    frame when its centre moved less than `max_shift` box widths, otherwise it starts a new one."""
-    previous: list[FaceResult] = []
-    next_id = 0
-    for frame in frames:
-        free = list(previous)
-        for face in frame.faces:
-            cx, cy = face.box[0] + face.box[2] / 2, face.box[1] + face.box[3] / 2
-            best, best_d = None, max_shift
-            for old in free:
-                ox, oy = old.box[0] + old.box[2] / 2, old.box[1] + old.box[3] / 2
-                d = np.hypot(cx - ox, cy - oy) / max(old.box[2], face.box[2])
-                if d < best_d:
-                    best, best_d = old, d
-            if best is None:
-                face.track, next_id = next_id, next_id + 1
-            else:
-                face.track = best.track
-                free.remove(best)
-        previous = frame.faces or previous
+    """Tracker over sampled frames. A face continues a track seen in the last TRACK_GAP samples, closest
+    pairs first, when its centre moved under `max_shift` box widths and its size changed less than
+    TRACK_RESIZE times; otherwise it starts a new track. A lone face continues a lone track however far
+    it moved: samples of a long video are seconds apart, and one person moving is the common case (a
+    cut to someone else is then one track, whose jumping box the track flags report)."""
+    last: dict[int, tuple[int, FaceResult]] = {}  # track -> (sample number, its latest face)
+    for i, frame in enumerate(frames):
+        live = {track: face for track, (seen, face) in last.items() if i - seen <= TRACK_GAP}
+        lone = len(frame.faces) == 1 and len(live) == 1
+        pairs = sorted((_track_distance(face, old), k, track) for k, face in enumerate(frame.faces)
+                       for track, old in live.items())
+        matched: set[int] = set()
+        for distance, k, track in pairs:
+            face = frame.faces[k]
+            if k in matched or track not in live:
+                continue
+            if lone or (distance < max_shift and not _resized(face, live[track])):
+                face.track = track
+                matched.add(k)
+                del live[track]
+        for k, face in enumerate(frame.faces):
+            if k not in matched:
+                face.track = len(last)
+            last[face.track] = (i, face)

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from core.analyze import AnalysisResult, FaceResult, FrameResult, Verdict
+from core.analyze import AnalysisResult, FaceResult, FrameResult, Verdict, assign_tracks
 from core.forensics import forensic_report
 from core.forensics.tracks import track_flags, track_summary
 
@@ -74,3 +74,33 @@ def test_video_report_carries_tracks_and_their_flags():
     assert {f["kind"] for f in report["flags"]} == {"track"}
     assert "could not be read" in report["metadata"]["notes"][0]
     json.dumps(report)
+
+
+def _frames(*boxes_per_frame: list[tuple[float, float, float]]) -> list[FrameResult]:
+    """Frames of square faces given as (x, y, width)."""
+    return [FrameResult(i, i * 2.0, [FaceResult((x, y, w, w), 0.9, False, {"fused": 0.5}) for x, y, w in boxes])
+            for i, boxes in enumerate(boxes_per_frame)]
+
+
+def _tracks(frames: list[FrameResult]) -> list[list[int]]:
+    assign_tracks(frames)
+    return [[face.track for face in frame.faces] for frame in frames]
+
+
+def test_a_lone_face_is_one_person_however_far_it_moves_between_samples():
+    assert _tracks(_frames([(0, 0, 100)], [(600, 300, 110)], [(50, 40, 60)])) == [[0], [0], [0]]
+
+
+def test_two_people_keep_their_tracks_when_listed_in_another_order():
+    frames = _frames([(0, 0, 100), (500, 0, 100)], [(520, 10, 100), (20, 5, 100)], [(40, 0, 100), (540, 0, 100)])
+    assert _tracks(frames) == [[0, 1], [1, 0], [0, 1]]
+
+
+def test_a_face_missed_for_a_few_samples_continues_its_track():
+    frames = _frames([(0, 0, 100), (500, 0, 100)], [(10, 0, 100)], [(20, 0, 100)], [(30, 0, 100), (510, 0, 100)])
+    assert _tracks(frames) == [[0, 1], [0], [0], [0, 1]]
+
+
+def test_beside_someone_else_a_far_or_resized_face_starts_a_new_track():
+    frames = _frames([(0, 0, 100), (500, 0, 100)], [(0, 0, 100), (500, 300, 100)], [(0, 0, 100), (500, 300, 300)])
+    assert _tracks(frames) == [[0, 1], [0, 2], [0, 3]]
