@@ -13,7 +13,7 @@ import queue
 import struct
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Iterator, TypeVar
 
@@ -104,12 +104,17 @@ _ORIENTATION = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_18
 
 def _upright(img: Image.Image) -> Image.Image:
     """The image turned as its EXIF orientation says. Pillow's exif_transpose also rewrites the EXIF
-    block and fails on a damaged tag elsewhere in it; the pixels need only the orientation."""
+    block and fails on a damaged tag elsewhere in it; the pixels need only the orientation, and with
+    an EXIF block too damaged to give even that, they are used as stored."""
     try:
         ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of an upright image
         return img
-    except (TypeError, ValueError, KeyError, struct.error):
-        method = _ORIENTATION.get(img.getexif().get(0x0112))
+    except (*_DECODE_ERRORS, AttributeError):  # the pixels are loaded: only the EXIF block is damaged
+        try:
+            method = _ORIENTATION.get(img.getexif().get(0x0112))
+        except (*_DECODE_ERRORS, AttributeError):
+            log.info("EXIF block unreadable; the image is used as stored")
+            return img
         return img.transpose(method) if method is not None else img
 
 
@@ -163,6 +168,7 @@ class VideoInfo:
     codec: str
     frame_count: int  # estimated from duration and fps when the container does not say
     container: str
+    rotation: int = 0  # degrees the stored frames are turned on display (phones film portrait this way); width and height as shown
 
 
 @dataclass(frozen=True)
@@ -213,17 +219,46 @@ def _info(container: av.container.InputContainer, head: bytes = b"") -> VideoInf
     stream = container.streams.video[0]
     fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
     if stream.duration is not None and stream.time_base is not None:
-        duration = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
-        duration = container.duration / av.time_base
-    else:
-        duration = (stream.frames or 0) / fps
-    frames = int(stream.frames or round(duration * fps))
+        duration, frames = float(stream.duration * stream.time_base), int(stream.frames or 0)
+    else:  # Matroska / WebM: the container's duration counts a longer audio track, or is missing when streamed
+        duration, frames = _packet_span(container, stream)
+    frames = frames or round(duration * fps)
     ctx = stream.codec_context
     if ctx is None:  # FFmpeg knows no decoder for this stream's codec
         raise MediaError(f"The video's codec is not one this tool can decode. {_CONVERT}")
     name = container_name(head) or container.format.name.split(",")[0]
     return VideoInfo(duration, fps, int(ctx.width or 0), int(ctx.height or 0), ctx.name or "unknown", frames, name)
+
+
+def _packet_span(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> tuple[float, int]:
+    """The video stream's own duration and frame count, from its packets' timestamps (demuxed, not
+    decoded: a fraction of decoding's cost)."""
+    first, end, count = None, None, 0
+    try:
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            count += 1
+            first = packet.pts if first is None else min(first, packet.pts)
+            end = max(end or packet.pts, packet.pts + (packet.duration or 0))
+    except av.error.FFmpegError as exc:  # a damaged tail: the span up to it
+        log.warning("reading the video's packets stopped: %s", exc)
+    if first is None or stream.time_base is None:
+        return 0.0, 0
+    return float((end - first) * stream.time_base), count
+
+
+def _upright_size(container: av.container.InputContainer, info: VideoInfo) -> VideoInfo:
+    """Width and height as the video is shown, and its rotation, which PyAV gives only on decoded
+    frames (the display matrix phones write); read from the first frame, after the size checks."""
+    try:
+        frame = next(container.decode(container.streams.video[0]), None)
+    except av.error.FFmpegError:  # sampling reports an undecodable video
+        frame = None
+    rotation = round(frame.rotation / 90) % 4 * 90 if frame is not None else 0
+    if rotation % 180:
+        return replace(info, rotation=rotation, width=info.height, height=info.width)
+    return replace(info, rotation=rotation)
 
 
 def probe_video(source: Source, limits: Limits = DEFAULT_LIMITS) -> VideoInfo:
@@ -234,8 +269,8 @@ def probe_video(source: Source, limits: Limits = DEFAULT_LIMITS) -> VideoInfo:
             raise MediaError("This is not an MP4, MOV, AVI, WebM or MKV video (the file content does not match).")
     with _open(source) as container:
         info = _info(container, _head(source))
-    _check_video(info, limits)
-    return info
+        _check_video(info, limits)
+        return _upright_size(container, info)
 
 
 def _check_video(info: VideoInfo, limits: Limits) -> None:
@@ -268,6 +303,7 @@ def sample_frames(source: Source, count: int, limits: Limits = DEFAULT_LIMITS) -
         _check_video(info, limits)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: H.264 from phones and x264 has one slice per frame
+        info = _upright_size(container, info)
         base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         try:
             # never more timestamps than frames: extra ones would only repeat frames
@@ -299,7 +335,12 @@ class _Reader:
         for packet in self.container.demux(self.stream):
             early = packet.pts is not None and packet.pts * self.time_base - self.base < self.wanted
             ctx.skip_frame = "NONREF" if early else "DEFAULT"
-            yield from packet.decode()
+            try:
+                decoded = packet.decode()
+            except av.error.InvalidDataError:  # a damaged packet: skipped, as players conceal it
+                log.warning("skipped a damaged packet of the video")
+                continue
+            yield from decoded
 
     def keyframe_before(self, at: float) -> float | None:
         """Time of the indexed keyframe at or before `at` (its decode time, which is never later than
@@ -347,14 +388,18 @@ def _keyframe_ahead(reader: _Reader, gop: _GopTracker, target: float, position: 
 
 
 def _decode_at(reader: _Reader, info: VideoInfo, times: list[float], max_pixels: int) -> Iterator[SampledFrame]:
-    """The first frame at or after each target, converted to RGB; no other frame is converted. Frame
-    sizes are checked again: a stream may change resolution after the header the probe read."""
-    position = -1.0  # time of the last decoded frame
+    """The first frame at or after each target, turned upright and converted to RGB; no other frame is
+    converted. Each frame is given once: targets inside a pause of a variable-rate video, or past the
+    stream's end, would otherwise give one frame several times its weight. Frame sizes are checked
+    again: a stream may change resolution after the header the probe read."""
+    position, given = -1.0, None  # times of the last decoded and the last given frame
     frames = None
     gop = _GopTracker()
     for target in times:
         reader.wanted = target - 0.5 / info.fps
-        if frames is None or target < position or _keyframe_ahead(reader, gop, target, position):
+        if position >= reader.wanted:
+            continue  # no frame between the one given for an earlier target and this one
+        if frames is None or _keyframe_ahead(reader, gop, target, position):
             frames = reader.seek(target)
             gop.seeked()
         frame = None
@@ -364,13 +409,21 @@ def _decode_at(reader: _Reader, info: VideoInfo, times: list[float], max_pixels:
                 gop.keyframe(position)
             if position >= reader.wanted:
                 break
-        else:
-            frames = None  # stream ended before the target: seek again next time
-        if frame is not None:
-            if frame.width * frame.height > max_pixels:
-                raise MediaError(f"A frame of the video is {frame.width} × {frame.height}, larger than its header said; "
-                                 "the limit is 4K (3840 × 2160).")
-            yield SampledFrame(int(round(position * info.fps)), position, frame.to_ndarray(format="rgb24"))
+        else:  # the stream ended before this target: its last frame stands for the rest, once
+            if frame is not None and position != given:
+                yield _sampled(frame, position, info.fps, max_pixels)
+            return
+        given = position
+        yield _sampled(frame, position, info.fps, max_pixels)
+
+
+def _sampled(frame: av.VideoFrame, position: float, fps: float, max_pixels: int) -> SampledFrame:
+    if frame.width * frame.height > max_pixels:
+        raise MediaError(f"A frame of the video is {frame.width} × {frame.height}, larger than its header said; "
+                         "the limit is 4K (3840 × 2160).")
+    rgb = frame.to_ndarray(format="rgb24")
+    turns = round(frame.rotation / 90) % 4  # counter-clockwise, as FFmpeg's players turn it
+    return SampledFrame(int(round(position * fps)), position, np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb)
 
 
 T = TypeVar("T")

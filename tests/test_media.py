@@ -192,6 +192,12 @@ def test_a_damaged_exif_tag_still_gives_the_upright_pixels():
     assert decode_image(data).shape == (32, 16, 3)
 
 
+def test_an_exif_block_too_damaged_to_read_leaves_the_pixels_as_stored():
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 40)).save(buffer, "PNG", exif=b"ZZ\x00*\x00\x00\x00\x08\x00\x00")  # no TIFF header
+    assert decode_image(buffer.getvalue()).shape == (40, 80, 3)
+
+
 @pytest.mark.parametrize("trailer", [b"!", b","])
 def test_a_gif_with_a_damaged_trailer_is_a_message(trailer):
     buffer = io.BytesIO()
@@ -246,3 +252,84 @@ def test_16_bit_grey_keeps_its_tones():
     rgb = decode_image(buffer.getvalue())
     assert rgb.shape == (4, 256, 3) and rgb[0, 0, 0] == 0 and rgb[0, -1, 0] == 255
     assert len(np.unique(rgb)) > 200 and (np.diff(rgb[0, :, 0].astype(int)) >= 0).all()  # a ramp, not black and white
+
+
+
+def _write(fmt: str, frames: list[np.ndarray], *, rotation: int = 0, audio_s: float = 0.0, pts: list[int] | None = None,
+           options: dict | None = None) -> bytes:
+    """A 10 fps video written with PyAV: a display rotation (as phones write), a silent audio track
+    of `audio_s` seconds, frame times in milliseconds, or muxer options."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=fmt, options=options or {}) as container:
+        video = container.add_stream("mpeg4", rate=10)
+        video.height, video.width = frames[0].shape[:2]
+        video.pix_fmt, video.codec_context.time_base = "yuv420p", Fraction(1, 1000)
+        if rotation:
+            video.set_display_rotation(rotation)
+        sound = container.add_stream("pcm_s16le", rate=8000, layout="mono") if audio_s else None
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = (pts[i] if pts else i * 100), Fraction(1, 1000)
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        if sound is not None:
+            silence = av.AudioFrame.from_ndarray(np.zeros((1, int(audio_s * 8000)), np.int16), format="s16", layout="mono")
+            silence.sample_rate, silence.pts = 8000, 0
+            container.mux(sound.encode(silence))
+            container.mux(sound.encode())
+    return buf.getvalue()
+
+
+def _steps(n: int = 20, size: int = 64) -> list[np.ndarray]:
+    """Frames of one grey level each, n ≤ 31."""
+    return [np.full((size, size, 3), 5 + 8 * i, np.uint8) for i in range(n)]
+
+
+def test_a_phone_video_is_turned_upright():
+    upright = np.zeros((48, 96, 3), np.uint8)
+    upright[:, :48] = 255  # white on the left
+    stored = np.ascontiguousarray(np.rot90(upright, 1))  # portrait storage, turned back on display
+    data = _write("mp4", [stored] * 10, rotation=-90)
+    info = probe_video(data)
+    assert (info.width, info.height, info.rotation) == (96, 48, 270)
+    frame = next(sample_frames(data, 4)).rgb
+    assert frame.shape == (48, 96, 3) and frame[:, :40].mean() > 200 > 50 > frame[:, 56:].mean()
+
+
+def test_a_longer_audio_track_neither_stretches_the_video_nor_repeats_its_last_frame():
+    data = _write("matroska", _steps(), audio_s=6.0)  # 2 s of video
+    assert probe_video(data).duration == pytest.approx(2.0, abs=0.15)
+    times = [f.time for f in sample_frames(data, 8)]
+    assert len(times) == 8 == len(set(times)) and times[-1] > 1.5
+
+
+def test_a_stream_without_a_duration_is_measured_from_its_packets():
+    data = _write("matroska", _steps(), options={"live": "1"})  # as a browser's recorder or a live stream writes
+    assert av.open(io.BytesIO(data)).duration is None
+    info = probe_video(data)
+    assert info.frame_count == 20 and info.duration == pytest.approx(2.0, abs=0.15)
+    assert len(list(sample_frames(data, 8))) == 8
+
+
+def test_a_pause_in_a_variable_rate_video_gives_its_frame_once():
+    data = _write("mp4", _steps(), pts=[i * 100 for i in range(10)] + [5000 + i * 100 for i in range(10)])
+    times = [round(f.time, 2) for f in sample_frames(data, 16)]  # 5 targets fall inside the 4 s pause
+    assert len(times) == len(set(times)) and 5.0 in times
+
+
+def test_damaged_packets_in_the_middle_are_skipped():
+    clean = _write("matroska", _steps(30))
+    buf, rng = io.BytesIO(), np.random.default_rng(0)
+    with av.open(io.BytesIO(clean)) as source, av.open(buf, "w", format="matroska") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for i, packet in enumerate(source.demux(video=0)):
+            if packet.size == 0:
+                continue
+            if 12 <= i < 15:  # three packets of noise in the middle
+                broken = av.Packet(rng.integers(0, 256, packet.size, dtype=np.uint8).tobytes())
+                broken.pts, broken.dts, broken.time_base = packet.pts, packet.dts, packet.time_base
+                packet = broken
+            packet.stream = stream
+            out.mux(packet)
+    frames = list(sample_frames(buf.getvalue(), 10))
+    assert len(frames) >= 8 and frames[-1].time > 2.5

@@ -112,7 +112,7 @@ def face_chart_section(result: AnalysisResult, frame: FrameResult, key: str | No
 def _overlay_for(engine: Engine, result: AnalysisResult, frame: FrameResult, index: int, branch: str) -> np.ndarray:
     """Grad-CAM overlay, computed on first view and kept per (file, frame, face, branch) for this session."""
     cache = st.session_state.setdefault(GRADCAM_KEY, {})
-    key = (result.sha256, frame.index, index, branch)
+    key = (result.sha256, frame.time, index, branch)  # time: estimated frame numbers can repeat in variable-rate video
     if key not in cache:
         crop = frame.faces[index].crop
         cache[key] = overlay(crop, gradcam(engine.detector, crop, branch))
@@ -164,7 +164,8 @@ def media_facts_section(result: AnalysisResult) -> None:
     cols[3].metric("Codec", m["codec"])
     cols[4].metric("Frames sampled", f"{m['frames_sampled']}")
     # exact bytes, as on the Cases page: a short clip read "0.0 MB"
-    st.caption(f"Container {m['container']} · about {m['frame_count']} frames · {m['bytes']:,} bytes")
+    turned = f" · stored turned, shown rotated {m['rotation']}° (as phones record)" if m.get("rotation") else ""
+    st.caption(f"Container {m['container']} · about {m['frame_count']} frames · {m['bytes']:,} bytes{turned}")
 
 
 def _follow_click(chart_key: str, pick_key: str) -> None:
