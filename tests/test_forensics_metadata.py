@@ -126,8 +126,10 @@ def test_a_utf16_packet_without_a_dtd_is_read():
     assert (fields, notes) == ({"x": ["text"], "a": ["1"]}, [])
 
 
-def test_malformed_xmp_gives_a_note():
-    meta = image_metadata(_save("JPEG", xmp=b"<x:xmpmeta><unclosed>"))
+@pytest.mark.parametrize("xmp", [b"<x:xmpmeta><unclosed>", b'<?xml version="1.0" encoding="x-nonexistent"?><a>hi</a>'],
+                         ids=["unclosed", "unknown encoding"])
+def test_malformed_xmp_gives_a_note(xmp):
+    meta = image_metadata(_save("JPEG", xmp=xmp))
     assert meta["xmp"] == {}
     assert any("not well-formed" in note for note in meta["notes"])
 

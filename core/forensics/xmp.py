@@ -35,8 +35,8 @@ def _declares_dtd(packet: bytes) -> bool:
         scanner.Parse(packet, True)
     except _DtdFound:
         return True
-    except expat.ExpatError:
-        return False  # not well-formed: the real parse says so
+    except (expat.ExpatError, LookupError, ValueError):  # LookupError: an encoding Python does not know
+        return False  # not readable: the real parse says so
     return False
 
 
@@ -55,8 +55,8 @@ def parse_xmp(packet: bytes) -> tuple[dict[str, list[str]], list[str]]:
         return {}, ["XMP block declares a DTD or entities; refused unparsed (XMP never needs them)."]
     try:
         root = ET.fromstring(packet)
-    except ET.ParseError as exc:
-        return {}, [f"XMP block is not well-formed XML and was skipped ({exc})."]
+    except (ET.ParseError, LookupError, ValueError) as exc:
+        return {}, [f"XMP block is not well-formed XML and was skipped ({clean(str(exc))})."]
     fields: dict[str, list[str]] = defaultdict(list)
     for element in root.iter():
         name = _local(str(element.tag))
