@@ -18,6 +18,10 @@ from core.ui import ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY
 from core.ui.text import STORE_TROUBLE
 from store_fixtures import sample_result, sha
 
+
+def sha_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 CASES = str(ROOT / "pages" / "cases.py")
@@ -397,6 +401,34 @@ def test_analysis_is_saved_once_and_known_on_reupload(store, engine, astronaut_j
     assert any(link.label == f"Open case #{case.id}" for link in again.get("page_link"))
 
 
+def test_a_case_deleted_meanwhile_is_never_claimed_nor_resaved_unasked(store, engine, astronaut_jpeg):
+    at = app("pages/analyze_image.py")
+    at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()
+    (summary,) = store.list_cases()
+    store.delete(summary.id, "Carol", confirm=True)  # by a colleague, while the result is on screen
+    other = store.save(sample_result(sha(7), "REAL", 0.1), "someone_else.jpg", "bob").case
+    assert other.id == summary.id  # SQLite gives the number to the next case
+    at.run()  # any click
+    assert any("was deleted meanwhile" in i.value for i in at.info) and not at.success
+    assert not any(link.label == f"Open case #{other.id}" for link in at.get("page_link"))
+    assert store.count_cases() == 1  # not saved again unasked
+    at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()  # uploaded again: saved again
+    (saved,) = [s.value for s in at.success]
+    assert store.count_cases() == 2 and saved == f"Saved as case #{store.find(sha_of(astronaut_jpeg)).id}."
+
+
+def test_a_second_analysis_of_a_saved_video_says_the_case_holds_the_first(store, engine, two_face_video):
+    at = app("pages/analyze_video.py")
+    at.slider(key="video_frames").set_value(8).run()
+    at.file_uploader[0].upload("two.mp4", two_face_video, "video/mp4").run()
+    assert any(s.value.startswith("Saved as case #") for s in at.success)
+    at.slider(key="video_frames").set_value(16).run()
+    [b for b in at.button if b.label.startswith("Analyze again")][0].click().run()
+    assert not at.success and any("the stored case is unchanged" in i.value for i in at.info)
+    (summary,) = store.list_cases()
+    assert store.get(summary.id).media["frames_sampled"] == 8
+
+
 def test_a_store_error_while_saving_the_analysis_does_not_show_its_sql(store, astronaut_jpeg, monkeypatch):
     import core.ui.cases
 
@@ -408,6 +440,20 @@ def test_a_store_error_while_saving_the_analysis_does_not_show_its_sql(store, as
     assert error == f"The case could not be saved: {STORE_TROUBLE}. The analysis above is unaffected; try again."
     banners = [b.value for kind in (at.error, at.warning, at.info, at.success) for b in kind]
     assert any(text.startswith("### ") for text in banners)  # the analysis itself is shown
+
+
+def test_an_unexpected_error_while_saving_is_a_message_under_the_result(store, astronaut_jpeg, monkeypatch):
+    import core.ui.cases
+
+    def broken(*_args):
+        raise LookupError("unknown encoding: x-nonexistent")  # as a metadata reader once raised
+
+    monkeypatch.setattr(core.ui.cases, "forensic_context", broken)
+    at = app("pages/analyze_image.py")
+    at.file_uploader[0].upload("odd.jpg", astronaut_jpeg, "image/jpeg").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any(e.value.startswith("The case could not be saved: unexpected error") for e in at.error)
+    assert any(b.value.startswith("### ") for kind in (at.error, at.warning, at.info, at.success) for b in kind)
 
 
 def test_without_autosave_a_button_saves(store, astronaut_jpeg):

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY = "analyst", "autosave", "keep_media"
 ANALYST_COOKIE, ANALYST_COOKIE_AGE_S = "deepfake_dashboard_analyst", 365 * 24 * 3600
-SAVED_KEY = "saved_cases"  # sha256 -> (case id, created in this session)
+SAVED_KEY = "saved_cases"  # sha256 -> (case id, token of the analysis saved in it or None, token of the analysis shown with it)
 BATCH_RUN_KEY = "batch_run"
 CASES_PAGE = "pages/cases.py"
 NOT_SET = "not set"
@@ -309,10 +309,43 @@ def delete_section(store: CaseStore, case: Case, analyst: str) -> None:
             st.rerun()
 
 
-def _save(engine: Engine, store: CaseStore, upload: UploadedFile, result: AnalysisResult, settings: CaseSettings) -> None:
+def _save(engine: Engine, store: CaseStore, upload: UploadedFile, analysis: Analysis, settings: CaseSettings) -> Case:
+    result = analysis.result
     saved = record(store, engine, result, upload.getvalue(), upload.name, settings.analyst,
                    keep_media=settings.keep_media, forensics=forensic_context(upload, result), limits=current_limits())
-    st.session_state.setdefault(SAVED_KEY, {})[result.sha256] = (saved.case.id, saved.created)
+    st.session_state.setdefault(SAVED_KEY, {})[result.sha256] = (
+        saved.case.id, analysis.token if saved.created else None, analysis.token)
+    return saved.case
+
+
+def _stored(store: CaseStore, case_id: int, sha256: str) -> Case | None:
+    """The case if it still exists and is still this file's (SQLite may give a deleted case's number
+    to the next one)."""
+    try:
+        case = store.get(case_id)
+    except CaseNotFound:
+        return None
+    return case if case.sha256 == sha256 else None
+
+
+def _case_of(store: CaseStore, analysis: Analysis) -> tuple[Case | None, bool]:
+    """The file's case, and whether it holds this very analysis. A remembered case is checked against
+    the store on every run; one deleted while this analysis is on screen raises CaseNotFound, so the
+    next click does not save it again unasked (a new upload of the file does)."""
+    sha256, memory = analysis.result.sha256, st.session_state.setdefault(SAVED_KEY, {})
+    remembered = memory.get(sha256)
+    if remembered is not None:
+        case_id, saved_token, shown_token = remembered
+        case = _stored(store, case_id, sha256)
+        if case is not None:
+            return case, saved_token == analysis.token
+        if shown_token == analysis.token:
+            raise CaseNotFound(f"Case #{case_id} was deleted.")
+        del memory[sha256]
+    case = store.find(sha256)
+    if case is not None:
+        memory[sha256] = (case.id, None, analysis.token)
+    return case, False
 
 
 def last_analysis_notice(slot: str) -> None:
@@ -353,29 +386,27 @@ def case_section(engine: Engine, upload: UploadedFile, analysis: Analysis) -> No
     if store is None:
         return
     try:
-        remembered_case = st.session_state.get(SAVED_KEY, {}).get(result.sha256)
-        if remembered_case is None:
-            existing = store.find(result.sha256)
-            if existing is not None:
-                st.session_state.setdefault(SAVED_KEY, {})[result.sha256] = remembered_case = (existing.id, False)
-        if remembered_case is None:
+        case, this_analysis = _case_of(store, analysis)
+        if case is None:
             if not (settings.autosave or st.button("Save as case", icon=":material/save:")):
                 return
-            _save(engine, store, upload, result, settings)
-            remembered_case = st.session_state[SAVED_KEY][result.sha256]
-        case_id, created = remembered_case
-        if created:
-            st.success(f"Saved as case #{case_id}.", icon=":material/save:")
-        else:
-            _known_notice(store.get(case_id))
-        open_case_link(case_id)
-    except CaseNotFound:  # deleted meanwhile on the Cases page
-        st.session_state.get(SAVED_KEY, {}).pop(result.sha256, None)
-        st.info("The case of this file was deleted; reload the file to save it again.")
+            case = _save(engine, store, upload, analysis, settings)
+            this_analysis = st.session_state[SAVED_KEY][result.sha256][1] == analysis.token
+        if this_analysis:
+            st.success(f"Saved as case #{case.id}.", icon=":material/save:")
+        else:  # saved before, or the stored case holds an earlier analysis (another frame count)
+            _known_notice(case)
+        open_case_link(case.id)
+    except CaseNotFound:
+        st.info("The case of this file was deleted meanwhile; upload the file again to save it again.")
     except STORE_ERRORS:
         log.exception("saving the case failed")
         st.error(f"The case could not be saved: {STORE_TROUBLE}. The analysis above is unaffected; try again.",
                  icon=":material/error:")
+    except Exception:  # noqa: BLE001 - e.g. a reader of the file's forensic context; the page goes on
+        log.exception("saving the case failed unexpectedly")
+        st.error("The case could not be saved: unexpected error (details in the server log). The analysis above is "
+                 "unaffected.", icon=":material/error:")
 
 
 def _failed(store: CaseStore, data: bytes, name: str, analyst: str, error: str) -> str:
