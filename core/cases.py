@@ -32,13 +32,14 @@ from core import migrations
 __all__ = [
     "AGREEMENTS", "FINAL_VERDICTS", "UNLABELLED", "SORT_KEYS", "FREE_TEXT_FIELDS", "SCRUBBED", "Batch", "Case",
     "CaseFilter", "CaseNotFound", "CaseStore", "CaseSummary", "AuditEntry", "Heatmap", "LabelConflict", "Note", "Saved",
-    "STORE_ERRORS", "StoreError", "clean_analyst", "on_utc",
+    "STORE_ERRORS", "StoreError", "case_number", "clean_analyst", "on_utc", "MAX_ID",
     "data_dir", "default_url", "make_engine", "open_store", "sqlite_url",
 ]
 
 AGREEMENTS = ("agree", "disagree")
 UNLABELLED = "unlabelled"  # filter value: cases nobody labelled yet
 FINAL_VERDICTS = ("REAL", "FAKE", "INCONCLUSIVE")
+MAX_ID = 2**63 - 1  # the largest id a database integer holds: a larger number names no case
 LOOKUP_CHUNK = 500  # digests per IN (...) query: well under every backend's parameter limit
 BUSY_TIMEOUT_S = 30  # SQLite: how long a writer waits for another one before giving up
 CHECKPOINT_WAIT_S = 2.0  # SQLite: how long a post-delete checkpoint waits for readers (per attempt)
@@ -128,6 +129,12 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     # secure_delete: deleted and rewritten text is zeroed in the file, not left in free pages
     for pragma in ("foreign_keys=ON", f"busy_timeout={BUSY_TIMEOUT_S * 1000}", "secure_delete=ON"):
         dbapi_connection.execute(f"PRAGMA {pragma}")
+    # SQLite's own lower() folds ASCII only: the search would miss "Émile.jpg" for "émile"
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _sqlite_begin(conn) -> None:
@@ -519,9 +526,20 @@ def _search(text: str):
         CaseRow.sha256.startswith(text.lower(), autoescape=True),
         exists().where(NoteRow.case_id == CaseRow.id, NoteRow.text.icontains(text, autoescape=True)),
     ]
-    if text.lstrip("#").isdigit():
-        clauses.append(CaseRow.id == int(text.lstrip("#")))
+    number = case_number(text)
+    if number is not None:
+        clauses.append(CaseRow.id == number)
     return or_(*clauses)
+
+
+def case_number(text: str) -> int | None:
+    """A case number as typed ("12" or "#12"), or None: "²" and "①" pass str.isdigit, and a number past
+    MAX_ID would fail in the database instead of matching nothing."""
+    digits = text.strip().lstrip("#")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > len(str(MAX_ID)):
+        return None
+    number = int(digits)
+    return number if number <= MAX_ID else None
 
 
 def _disagreement():

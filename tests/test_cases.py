@@ -200,6 +200,13 @@ def test_search_by_name_note_hash_and_id_with_wildcards_taken_literally(store):
     assert _ids(store, text=f"#{ids['inc']}") == {ids["inc"]}
     assert _ids(store, text="100%") == {ids["inc"]}
     assert _ids(store, text="%") == {ids["inc"]} and _ids(store, text="_") == {ids["fake"], ids["inc"]}
+    for odd in ("²", "#①", "9" * 20, str(2**63)):  # digits to str.isdigit, no case number to a database
+        assert _ids(store, text=odd) == set()
+
+
+def test_search_ignores_case_beyond_ascii(store):
+    saved = store.save(sample_result(sha(40)), "Émile_Zoë.jpg", "ann").case.id
+    assert _ids(store, text="émile") == _ids(store, text="ZOË") == {saved}
 
 
 def test_date_range_and_sorting(store):

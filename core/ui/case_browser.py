@@ -12,6 +12,7 @@ import streamlit as st
 from core import report
 from core.cases import (
     AGREEMENTS, FINAL_VERDICTS, SORT_KEYS, STORE_ERRORS, UNLABELLED, Batch, Case, CaseFilter, CaseNotFound, CaseStore,
+    case_number,
 )
 from core.casework import stored_result
 from core.ui.cases import DRAFTS_KEY, NOTE_DRAFTS_KEY, history_section
@@ -43,16 +44,11 @@ def store_trouble(doing: str) -> Iterator[None]:
         st.stop()
 
 
-MAX_ID = 2**63 - 1  # the largest id a database integer holds; a larger one in a link names no case
 
 
 def _int_param(name: str) -> int | None:
-    """A case or batch number from the URL; None for anything else ("²" passes str.isdigit)."""
-    value = st.query_params.get(name, "")
-    if not (value.isascii() and value.isdigit()) or len(value) > 19:  # MAX_ID has 19 digits
-        return None
-    number = int(value)
-    return number if number <= MAX_ID else None
+    """A case or batch number from the URL; None for anything else."""
+    return case_number(st.query_params.get(name, ""))
 
 
 def _set_param(name: str, value: int | None) -> None:
