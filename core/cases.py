@@ -21,7 +21,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, DateTime, Engine, Float, ForeignKey, Integer, LargeBinary, String, Text,
-    and_, create_engine, delete, event, exists, func, or_, select,
+    and_, create_engine, delete, event, exists, func, or_, select, text,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -187,6 +187,13 @@ def clean_analyst(name: str) -> str:
 def on_utc(at: datetime | None) -> str:
     """How messages date a change: ' on YYYY-MM-DD HH:MM UTC' (to the minute), or '' without a time."""
     return f" on {at:%Y-%m-%d %H:%M} UTC" if at else ""
+
+
+def _next_case_number(session: Session) -> int:
+    """One past the highest number ever given (migration 5), so a deleted case's number is never
+    given to another file; the write transaction holds SQLite's lock, so no other writer sees it."""
+    return session.execute(text("UPDATE case_numbers SET last_id = MAX(last_id, COALESCE((SELECT MAX(id) FROM cases), 0)) + 1 "
+                                "RETURNING last_id")).scalar_one()
 
 
 def _now() -> datetime:
@@ -761,6 +768,8 @@ class CaseStore:
             model_trained=bool(data["model_trained"]), thresholds=data["thresholds"], result=data,
             forensics=forensics, thumbnail=thumbnail, created_at=now, updated_at=now, created_by=analyst,
         )
+        if session.get_bind().dialect.name == "sqlite":
+            row.id = _next_case_number(session)
         session.add(row)
         session.flush()  # assigns row.id
         session.add_all(_face_rows(row.id, data))

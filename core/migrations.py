@@ -169,11 +169,20 @@ def _v4_label_revision(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE cases ADD COLUMN label_revision INTEGER NOT NULL DEFAULT 0"))
 
 
+def _v5_case_numbers(conn: Connection) -> None:
+    """The highest case number ever given. SQLite gives a new row the highest existing id + 1, so a
+    deleted newest case's number would name the next file, in links and reports already handed on;
+    PostgreSQL's sequence never reuses one. Seeded with the highest current number."""
+    conn.execute(text("CREATE TABLE case_numbers (last_id BIGINT NOT NULL)"))
+    conn.execute(text("INSERT INTO case_numbers (last_id) SELECT COALESCE(MAX(id), 0) FROM cases"))
+
+
 STEPS: list[Step] = [
     (1, "initial schema: cases, batches, faces, heatmaps, media, notes, audit", _v1_initial),
     (2, "cases.labelled_by and cases.labelled_at", _v2_labelled_by),
     (3, "cases.forensics", _v3_forensics),
     (4, "cases.label_revision", _v4_label_revision),
+    (5, "case_numbers: case numbers never reused on SQLite", _v5_case_numbers),
 ]
 HEAD = STEPS[-1][0]
 
