@@ -634,7 +634,8 @@ class CaseStore:
         if f.sort not in SORT_KEYS:
             raise ValueError(f"Unknown sort key {f.sort!r}; use one of {sorted(SORT_KEYS)}.")
         key = SORT_KEYS[f.sort]
-        order = [key.desc() if f.descending else key.asc(), CaseRow.id.desc() if f.descending else CaseRow.id.asc()]
+        # NULLs (a NO FACE case's score) last either way: SQLite and PostgreSQL put them at opposite ends
+        order = [(key.desc() if f.descending else key.asc()).nulls_last(), CaseRow.id.desc() if f.descending else CaseRow.id.asc()]
         query = select(CaseRow).where(*_conditions(f)).order_by(*order).limit(f.limit)
         with self._read() as session:
             return [CaseSummary(**_summary_fields(row)) for row in session.scalars(query)]

@@ -406,11 +406,10 @@ def test_a_case_deleted_meanwhile_is_never_claimed_nor_resaved_unasked(store, en
     at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()
     (summary,) = store.list_cases()
     store.delete(summary.id, "Carol", confirm=True)  # by a colleague, while the result is on screen
-    other = store.save(sample_result(sha(7), "REAL", 0.1), "someone_else.jpg", "bob").case
-    assert other.id == summary.id  # SQLite gives the number to the next case
+    store.save(sample_result(sha(7), "REAL", 0.1), "someone_else.jpg", "bob")
     at.run()  # any click
     assert any("was deleted meanwhile" in i.value for i in at.info) and not at.success
-    assert not any(link.label == f"Open case #{other.id}" for link in at.get("page_link"))
+    assert not any(link.label.startswith("Open case #") for link in at.get("page_link"))
     assert store.count_cases() == 1  # not saved again unasked
     at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()  # uploaded again: saved again
     (saved,) = [s.value for s in at.success]
