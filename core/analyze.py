@@ -321,10 +321,15 @@ def fragile_threshold(label: str, score_range: list[float] | None, thresholds: d
     return None
 
 
+TURNED_NOTE = ("The faces lie turned in this photo, and no orientation tag says so (upload pipelines often strip it): "
+               "they were found and scored turned upright ({turn}). Boxes are drawn on the photo as it is.")
+TURN_WORDS = {1: "a quarter turn to the left", 2: "a half turn", 3: "a quarter turn to the right"}
+
+
 def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> AnalysisResult:
     """Find, crop and score every face of an RGB uint8 image."""
     t0 = time.perf_counter()
-    faces = engine.faces.detect(rgb)
+    faces = engine.faces.detect_upright(rgb)
     t1 = time.perf_counter()
     frames = [_crop_faces(engine, SampledFrame(0, 0.0, rgb), faces)]
     _score_faces(engine, frames)
@@ -338,6 +343,8 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
     if verdict.label == "FAKE" and fragile_threshold("FAKE", result.score_range, engine.detector.thresholds) is not None:
         low, high = result.score_range
         result.notes.append(FRAGILE_NOTE.format(low=low, high=high, threshold=engine.detector.thresholds["fake"]))
+    if faces and faces[0].turns:
+        result.notes.append(TURNED_NOTE.format(turn=TURN_WORDS[faces[0].turns]))
     if not faces:
         result.whole_image = _whole_image(engine, rgb)
         result.notes.append("If the picture does show a person, analyze a larger or closer-cropped copy.")

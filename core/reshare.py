@@ -1,4 +1,5 @@
-"""What sharing does to a file, simulated: down-scaling, JPEG for photos, H.264 at a high CRF for video.
+"""What sharing does to a file, simulated: down-scaling, JPEG for photos, H.264 at a high CRF for video,
+and photos turned as when a pipeline strips their orientation tag.
 
 Fact-checkers mostly get media that went through a platform or a messenger. `python -m core.evaluate
 DATA --reshare scale=0.5,jpeg=60,crf=32` scores such copies of every file instead of the originals, so
@@ -23,12 +24,14 @@ class Reshare:
     scale: float = 1.0  # side length factor, both media kinds
     jpeg: int | None = None  # photo quality; None keeps the pixels lossless (PNG)
     crf: int = 23  # H.264 constant rate factor for video (x264's default 23; platforms go higher)
+    turn: int = 0  # photos: quarter turns to the left, as a photo whose orientation tag a pipeline stripped
 
     def describe(self) -> str:
-        return f"scale={self.scale:g}," + (f"jpeg={self.jpeg}," if self.jpeg else "") + f"crf={self.crf}"
+        return (f"scale={self.scale:g}," + (f"jpeg={self.jpeg}," if self.jpeg else "") + f"crf={self.crf}"
+                + (f",turn={self.turn}" if self.turn else ""))
 
 
-_RANGES = {"scale": (0.05, 1.0), "jpeg": (1, 100), "crf": (0, 51)}
+_RANGES = {"scale": (0.05, 1.0), "jpeg": (1, 100), "crf": (0, 51), "turn": (0, 3)}
 
 
 def parse_reshare(spec: str) -> Reshare:
@@ -47,7 +50,7 @@ def parse_reshare(spec: str) -> Reshare:
             raise ValueError(f"{name} must be between {low:g} and {high:g}, not {value:g}")
         values[name] = value if name == "scale" else int(value)
     if not values:
-        raise ValueError("give at least one of scale=, jpeg=, crf=")
+        raise ValueError("give at least one of scale=, jpeg=, crf=, turn=")
     return Reshare(**values)
 
 
@@ -57,8 +60,8 @@ def _scaled(width: int, height: int, scale: float, even: bool = False) -> tuple[
 
 
 def reshare_image(data: bytes, how: Reshare) -> bytes:
-    """The photo decoded as the app decodes it, scaled, and encoded as JPEG (or PNG)."""
-    rgb = decode_image(data)
+    """The photo decoded as the app decodes it, turned, scaled, and encoded as JPEG (or PNG)."""
+    rgb = np.rot90(decode_image(data), how.turn)
     if how.scale < 1:
         rgb = cv2.resize(rgb, _scaled(rgb.shape[1], rgb.shape[0], how.scale), interpolation=cv2.INTER_AREA)
     bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)

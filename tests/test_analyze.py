@@ -38,6 +38,14 @@ def test_image_analysis(engine, astronaut_jpeg):
     assert "crop" not in text and result.sha256 in text
 
 
+def test_a_photo_lying_on_its_side_is_scored_upright_and_says_so(engine, astronaut):
+    upright = analyze_image(engine, astronaut)
+    turned = analyze_image(engine, np.ascontiguousarray(np.rot90(astronaut, 1)))
+    assert turned.verdict.score == upright.verdict.score
+    assert any("a quarter turn to the right" in note for note in turned.notes)
+    assert not any("turned upright" in note for note in upright.notes)
+
+
 def test_no_face_image_gets_labelled_whole_image_scores(engine, no_face_png):
     result = analyze_image_bytes(engine, no_face_png)
     assert result.faces == [] and result.verdict.label == "NO FACE" and result.verdict.score is None

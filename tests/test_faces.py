@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.faces import DETECT_MAX_SIDE, MIN_FACE_PX, FaceDetector, crop_box, crop_face
+from core.faces import DETECT_MAX_SIDE, MIN_FACE_PX, UPRIGHT_SCORE, FaceDetector, crop_box, crop_face
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,19 @@ def test_a_strip_too_thin_for_the_detector_is_never_given_to_it(monkeypatch):
     assert detector._detect_once(np.zeros((1, 1280, 3), np.uint8)) == []
     assert detector._detect_once(np.zeros((640, 32, 3), np.uint8)) == []
     assert len(detector._detect_once(np.zeros((64, 64, 3), np.uint8))) == 1
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_turned_photo_gives_the_upright_crop_and_boxes_on_the_photo_as_it_is(detector, astronaut, turns):
+    upright = detector.detect(astronaut)[0]
+    turned = np.ascontiguousarray(np.rot90(astronaut, turns))
+    (face,) = detector.detect_upright(turned)
+    assert face.turns == (4 - turns) % 4
+    # cut from the box on the turned photo, then turned: the very crop of the upright photo
+    np.testing.assert_array_equal(crop_face(turned, face, 160), crop_face(astronaut, upright, 160))
+
+
+def test_an_upright_photo_is_not_tried_in_turns_when_its_face_is_sure(detector, astronaut, monkeypatch):
+    monkeypatch.setattr(FaceDetector, "_best_turn", lambda *_: pytest.fail("turns tried"))
+    (face,) = detector.detect_upright(astronaut)
+    assert face.score >= UPRIGHT_SCORE and face.turns == 0

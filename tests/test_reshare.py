@@ -34,6 +34,8 @@ def test_a_photo_is_scaled_and_recompressed():
     assert len(reshare_image(_png(rgb), Reshare(0.5, 90))) > len(copy)
     lossless = decode_image(reshare_image(_png(rgb), Reshare()))  # neither scaled nor JPEG: pixels kept
     np.testing.assert_array_equal(lossless, rgb)
+    turned = decode_image(reshare_image(_png(rgb[:, :300]), parse_reshare("turn=1")))  # no orientation tag to undo it
+    np.testing.assert_array_equal(turned, np.rot90(rgb[:, :300]))
 
 
 def test_a_video_is_scaled_to_even_sides_and_reencoded(tmp_path):
