@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from core import __version__, charts
-from core.analyze import confidence_text, video_score_text
+from core.analyze import score_text, video_score_text
 from core.cases import FINAL_VERDICTS, AuditEntry, Batch, Case
 from core.casework import stored_result
 from core.forensics.html import forensics_html
@@ -274,10 +274,7 @@ def _analyst_verdict_html(case: Case) -> str:
 def _verdict_html(case: Case) -> str:
     verdict = case.result.get("verdict", {})
     lines = [f"<strong style='font-size:1.4em'>Model: {_e(case.verdict)}</strong>"]
-    if case.confidence is not None:
-        lines.append(f"{confidence_text(case.confidence)} calibrated confidence in this label")
-    if case.score is not None:
-        lines.append(f"manipulation score {case.score:.3f} (a calibrated probability; the higher of the two branches)")
+    lines += [_e(text) for text in score_text(case.kind, case.verdict, case.score, case.confidence)]
     lines.append(_e(verdict.get("reason")))
     judged_frames = sum(1 for frame in case.result.get("frames", []) if any(f.get("scores") for f in frame["faces"]))
     if case.kind == "video" and judged_frames:

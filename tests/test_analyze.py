@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.analyze import (FIRMNESS_FACES, PREVIEW_SIDE, RECROPS, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
+from core.analyze import (BLEND_VIDEO_NOTE, FIRMNESS_FACES, PREVIEW_SIDE, RECROPS, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
                           analyze_image_bytes, analyze_video, branch_scores_of, confidence_text, decide, fragile_threshold,
                           frame_preview, video_score_text)
 from core.explain import gradcam, overlay
@@ -209,16 +209,17 @@ def test_small_faces_not_called_real_carry_a_caution(engine, monkeypatch, score,
     assert bool(small_notes) is cautioned
 
 
-@pytest.mark.parametrize("blend, synthetic, cautioned", [(0.1, 0.9, True), (0.1, 0.5, True), (0.9, 0.1, False), (0.05, 0.1, False)])
-def test_video_verdicts_driven_by_the_synthetic_branch_carry_a_caution(engine, monkeypatch, two_face_video, astronaut,
-                                                                       blend, synthetic, cautioned):
-    """The synthetic branch runs high on real video (model card), so a FAKE or INCONCLUSIVE it drives says so; images do not."""
+@pytest.mark.parametrize("blend, synthetic, note", [(0.1, 0.9, SYNTHETIC_VIDEO_NOTE), (0.1, 0.5, SYNTHETIC_VIDEO_NOTE),
+                                                   (0.9, 0.1, BLEND_VIDEO_NOTE), (0.5, 0.1, BLEND_VIDEO_NOTE), (0.05, 0.1, None)])
+def test_video_verdicts_not_called_real_say_how_their_branch_runs_on_real_video(engine, monkeypatch, two_face_video, astronaut,
+                                                                                blend, synthetic, note):
+    """Both branches run high on real video (model card), so a FAKE or INCONCLUSIVE says which and how; images do not."""
     values = {"blend": blend, "synthetic": synthetic, "fused": max(blend, synthetic)}
     monkeypatch.setattr(engine.detector, "score", lambda crops, batch_size=None: {n: np.full(len(crops), v, np.float32) for n, v in values.items()})
     video = analyze_video(engine, two_face_video, 4)
     assert video.verdict.family == ("synthetic" if synthetic > blend else "blend")
-    assert (SYNTHETIC_VIDEO_NOTE in video.notes) is cautioned
-    assert SYNTHETIC_VIDEO_NOTE not in analyze_image(engine, astronaut).notes
+    assert [n for n in video.notes if n in (SYNTHETIC_VIDEO_NOTE, BLEND_VIDEO_NOTE)] == ([note] if note else [])
+    assert not {SYNTHETIC_VIDEO_NOTE, BLEND_VIDEO_NOTE} & set(analyze_image(engine, astronaut).notes)
 
 
 @pytest.mark.parametrize("first, again, noted", [(0.9, 0.5, True), (0.9, 0.8, False), (0.1, 0.4, False), (0.1, 0.2, False)])

@@ -124,12 +124,12 @@ def render_verdict(label: str, score: float | None, confidence: float | None) ->
 
 
 @pytest.mark.parametrize("label, score, confidence, element, words", [
-    ("FAKE", 0.9, 0.9, "error", "90%** calibrated confidence"),
-    ("REAL", 0.1, 0.9, "success", "90%** calibrated confidence"),
-    ("FAKE", 0.998, 0.998, "error", "**over 99%** calibrated confidence"),  # never "100%": calibration cannot back certainty
-    ("REAL", 0.004, 0.996, "success", "**over 99%** calibrated confidence"),
-    ("INCONCLUSIVE", 0.55, 0.55, "warning", "Leans FAKE at **55%"),
-    ("INCONCLUSIVE", 0.504, 0.504, "warning", "Leans neither way at **50%"),  # not "Leans FAKE at 50%"
+    ("FAKE", 0.9, 0.9, "error", "90% confidence in this label (calibrated on photos)"),
+    ("REAL", 0.1, 0.9, "success", "90% confidence in this label (calibrated on photos)"),
+    ("FAKE", 0.998, 0.998, "error", "over 99% confidence"),  # never "100%": calibration cannot back certainty
+    ("REAL", 0.004, 0.996, "success", "over 99% confidence"),
+    ("INCONCLUSIVE", 0.55, 0.55, "warning", "manipulation score 0.550, between the REAL and FAKE thresholds (it leans towards FAKE)"),
+    ("INCONCLUSIVE", 0.504, 0.504, "warning", "(it leans neither way)"),  # not "towards FAKE" at 0.504
     ("NO FACE", None, None, "info", "NO FACE"),
 ])
 def test_verdict_banner_per_label(label, score, confidence, element, words):

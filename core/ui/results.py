@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from core import charts
-from core.analyze import AnalysisResult, Engine, FrameResult, confidence_text, video_score_text
+from core.analyze import AnalysisResult, Engine, FrameResult, score_text, video_score_text
 from core.explain import gradcam, overlay
 from core.faces import MIN_FACE_PX
 from core.ui.analysis import GRADCAM_KEY, Analysis
@@ -39,16 +39,7 @@ def _family_text(family: str | None) -> str:
 def verdict_section(result: AnalysisResult) -> None:
     """The verdict banner (label, calibrated confidence, reason, driving branch) with the tool's limits beside it."""
     v = result.verdict
-    parts = [f"### {v.label}"]
-    if v.confidence is not None and v.label == "INCONCLUSIVE":
-        leaning = "FAKE" if v.score >= 0.5 else "REAL"
-        lean = "Leans neither way" if confidence_text(v.confidence) == "50%" else f"Leans {leaning}"  # 0.498 and 0.504 alike
-        parts.append(f"{lean} at **{confidence_text(v.confidence)}** (calibrated), too close to call.")
-    elif v.confidence is not None:
-        parts.append(f"**{confidence_text(v.confidence)}** calibrated confidence in this label.")
-    if v.score is not None:
-        parts.append(f"Manipulation score {v.score:.3f} (a calibrated probability; the higher of the two branches).")
-    parts.append(v.reason)
+    parts = [f"### {v.label}", *score_text(result.kind, v.label, v.score, v.confidence), v.reason]
     judged_frames = sum(1 for frame in result.frames if frame.score is not None)
     if result.kind == "video" and judged_frames:
         parts.append(video_score_text(judged_frames))
