@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import torch
 
+from core import code_version
 from core.faces import CROP_MARGIN, MIN_FACE_PX, Face, FaceDetector, crop_face
 from core.media import (
     DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, read_ahead, sample_frames,
@@ -187,6 +188,7 @@ class AnalysisResult:
     whole_image: dict[str, float] | None = None  # scores of the whole image when no face was found
     notes: list[str] = field(default_factory=list)
     score_range: list[float] | None = None  # [lowest, highest] fused image score over RECROPS (images)
+    code_version: str = field(default_factory=code_version)  # the release and git commit that made it
 
     @property
     def faces(self) -> list[FaceResult]:
@@ -426,7 +428,7 @@ def analyze_video(
     assign_tracks(frames)
     verdict, scores = _summarize(engine, frames, aggregate_frames)
     digest, size = file_digest(source)
-    media = {**asdict(info), "bytes": size, "frames_sampled": len(frames)}
+    media = {**asdict(info), "bytes": size, "frames_requested": frame_count, "frames_sampled": len(frames)}
     result = _base(engine, "video", digest, media, frames, verdict, scores, timings)
     if verdict.label == "NO FACE":
         result.notes.append(f"All {len(frames)} sampled frames were searched: sample more frames, or use a copy where faces "

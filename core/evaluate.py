@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from core import eval_report, metrics
+from core import code_commit, eval_report, metrics
 from core.analyze import (
     DEFAULT_VIDEO_FRAMES, AnalysisResult, Engine, analyze_image_bytes, analyze_video, fragile_threshold, load_engine,
 )
@@ -37,7 +36,7 @@ from core.reshare import Reshare, parse_reshare, reshare_image, reshare_video
 
 __all__ = [
     "Entry", "ItemRow", "discover", "limit_per_class", "evaluate_entry", "build_splits",
-    "metric_block", "summarize_split", "real_source_table", "code_commit", "evaluate", "parse_args", "main",
+    "metric_block", "summarize_split", "real_source_table", "evaluate", "parse_args", "main",
     "SCHEMA", "BRANCHES", "NO_FACE_RULE",
 ]
 
@@ -50,7 +49,6 @@ NO_FACE_RULE = (
     "scored at the midpoint of the REAL and FAKE thresholds: what the app does with them, "
     "an undecided answer that is never a FAKE call."
 )
-REPO_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -321,16 +319,6 @@ def real_source_table(rows: list[ItemRow], thresholds: dict[str, float], rounds:
 
 
 # --- the run -----------------------------------------------------------------------------------
-
-def code_commit() -> str:
-    """`git describe` of the code that ran ("-dirty" when it had uncommitted changes)."""
-    try:
-        out = subprocess.run(["git", "-C", str(REPO_DIR), "describe", "--always", "--dirty", "--abbrev=7"],
-                             capture_output=True, text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
-
 
 def evaluate(args: argparse.Namespace, argv: Sequence[str]) -> tuple[dict, list[ItemRow]]:
     """Run every file and assemble the report dictionary."""

@@ -344,10 +344,18 @@ def _heatmaps_html(case: Case) -> str:
            f"<div class='grid'>{''.join(items)}</div>"
 
 
+def _rerun_command(case: Case) -> str:
+    """The command that analyzes the file again as it was analyzed here (with that code and model)."""
+    frames = case.media.get("frames_requested") or case.media.get("frames_sampled")
+    return "python -m core.cli scan FILE" + (f" --frames {frames}" if case.kind == "video" and frames else "")
+
+
 def _case_html(case: Case, current_model: str | None, with_charts: bool) -> str:
     facts = [
         ("SHA-256", case.sha256), ("Size", f"{case.size:,} bytes"), ("Kind", case.kind), *_media_facts(case),
         ("Model version", f"{case.model_version} ({'trained' if case.model_trained else 'UNTRAINED'})"),
+        ("Code", case.result.get("code_version") or "not recorded (analyzed before 2026-12-05)"),
+        ("To reproduce", _rerun_command(case)),
         ("Thresholds", f"REAL ≤ {case.thresholds['real']:.3f}, FAKE ≥ {case.thresholds['fake']:.3f}, INCONCLUSIVE between"),
         ("Analyzed", f"{_iso(case.created_at)} by {case.created_by}"),
         ("Batches", ", ".join(b.name for b in case.batches) or None),

@@ -131,7 +131,7 @@ def sample_result(
     media = {"width": 640, "height": 480, "bytes": 12345}
     if kind == "video":  # as analyze_video writes it
         info = VideoInfo(frames * 0.5, 25.0, 640, 480, "h264", frames * 12, "mov,mp4,m4a,3gp,3g2,mj2")
-        media = {**asdict(info), "bytes": 12345, "frames_sampled": frames}
+        media = {**asdict(info), "bytes": 12345, "frames_requested": frames, "frames_sampled": frames}
     result = AnalysisResult(
         kind, sha256, media, rows, Verdict(verdict, score, confidence, "blend", "test verdict"),
         {"blend": score or 0.0, "fused": score or 0.0}, model_version, True, {"real": 0.35, "fake": 0.65},

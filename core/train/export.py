@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 from pathlib import Path
 
 import torch
 
+from core import code_commit
 from core.faces import CROP_MARGIN
 from core.model import IMAGENET_MEAN, IMAGENET_STD, METADATA_FILE, create_branch, save_branch
 
@@ -28,13 +28,6 @@ TRAINING_DATA = {
                  "reals with simulated generator up-sampling traces",
     "licenses": "UTKFace: non-commercial research only; real videos: research use; see weights/MODEL_CARD.md",
 }
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _branch_entry(backbone: str, size: int, trained: bool, name: str, grey: bool = False) -> dict:
@@ -86,9 +79,9 @@ def export(runs: dict[str, Path], out: Path, backbone: str, size: int, keep: tup
     now = dt.datetime.now(dt.timezone.utc)
     complete = len(training) == len(BRANCHES)
     metadata = {
-        "version": f"{now:%Y.%m.%d}-{_commit()}" + ("" if complete else "-untrained"),
+        "version": f"{now:%Y.%m.%d}-{code_commit()}" + ("" if complete else "-untrained"),
         "created": now.isoformat(timespec="seconds"),
-        "code_commit": _commit(),
+        "code_commit": code_commit(),
         "fusion": "max of calibrated branch probabilities",
         "thresholds": DEFAULT_THRESHOLDS,
         "branches": branches,
