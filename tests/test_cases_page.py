@@ -155,6 +155,7 @@ def test_previous_and_next_step_through_the_listed_cases(seeded):
     at.query_params["case"] = str(seeded["real"])
     at.text_input(key="cases-search").set_value("matches nothing").run()  # an empty list: nothing to step through
     assert any("0 case(s) match" in c.value for c in at.caption) and not any(b.key == "cases-next" for b in at.button)
+    assert any(f"Case #{seeded['real']} is not in the list above" in c.value for c in at.caption)
 
 
 def test_open_video_case_shows_its_timeline(seeded):

@@ -140,9 +140,11 @@ def _table(summaries) -> None:
 
 def queue_section(case: Case) -> None:
     """Previous and next case of the list above (keys K and J), to work through a filtered queue
-    without going back to the table; nothing when the open case is not in the list."""
+    without going back to the table; a line saying why not when the open case is not in the list."""
     listed = st.session_state.get("cases-listed", [])
     if case.id not in listed:
+        st.caption(f"Case #{case.id} is not in the list above (its filters leave it out), so Previous / Next and the "
+                   "keys J / K step through nothing here.")
         return
     i = listed.index(case.id)
     back, where, ahead = st.columns([1, 2, 1], vertical_alignment="center")

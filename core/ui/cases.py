@@ -379,8 +379,9 @@ def case_section(engine: Engine, upload: UploadedFile, analysis: Analysis) -> No
     if result is None:
         return
     if not settings.analyst:  # no name, no saving: the store is not even opened
-        st.info("Enter your name in the sidebar to save this analysis as a case and to see whether this file "
-                "was analyzed before.", icon=":material/person:")
+        st.info("Enter your name in the sidebar to save this analysis as a case: a case can be labelled and exported "
+                "as an HTML, JSON or CSV report (Cases page), and you see whether this file was analyzed before.",
+                icon=":material/person:")
         return
     store = store_or_none()
     if store is None:
