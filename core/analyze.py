@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from core import code_version
-from core.faces import CROP_MARGIN, MIN_FACE_PX, Face, FaceDetector, crop_face
+from core.faces import CROP_MARGIN, MIN_FACE_PX, Face, FaceDetector, crop_face, crop_outside
 from core.media import (
     DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, read_ahead, sample_frames,
 )
@@ -136,6 +136,7 @@ class FaceResult:
     track: int | None = None  # same person across video frames
     score_range: list[float] | None = None  # [lowest, highest] fused score over RECROPS and itself (images)
     crop: np.ndarray | None = field(default=None, repr=False)  # model input, kept for Grad-CAM, never serialized
+    outside: np.ndarray | None = field(default=None, repr=False)  # where the crop lies outside the frame, never serialized
 
 
 @dataclass
@@ -199,7 +200,7 @@ class AnalysisResult:
 
         def strip(obj):
             if isinstance(obj, dict):
-                return {k: strip(v) for k, v in obj.items() if k not in ("crop", "preview", "preview_scale")}
+                return {k: strip(v) for k, v in obj.items() if k not in ("crop", "outside", "preview", "preview_scale")}
             if isinstance(obj, list):
                 return [strip(v) for v in obj]
             if isinstance(obj, (np.floating, np.integer)):
@@ -251,6 +252,7 @@ def _crop_faces(engine: Engine, frame: SampledFrame, faces: list[Face]) -> Frame
         item = FaceResult(tuple(round(v, 1) for v in face.box), round(face.score, 3), face.too_small)
         if not face.too_small:
             item.crop = crop_face(frame.rgb, face, size, CROP_MARGIN)
+            item.outside = crop_outside(frame.rgb.shape, face, size, CROP_MARGIN)
         row.append(item)
     return FrameResult(frame.index, round(frame.time, 3), row)
 

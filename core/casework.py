@@ -83,7 +83,7 @@ def face_heatmaps(detector: Detector, result: AnalysisResult, limit: int = HEATM
     kept = []
     for frame_index, i, face in _one_per_person_first(faces)[:limit]:
         branch = max(detector.branches, key=lambda name: face.scores[name])
-        heat = overlay(face.crop, gradcam(detector, face.crop, branch))
+        heat = overlay(face.crop, gradcam(detector, face.crop, branch), outside=face.outside)
         kept.append(Heatmap(frame_index, i, branch, face.scores["fused"], _png(face.crop), _png(heat)))
     return kept
 

@@ -32,8 +32,14 @@ def gradcam(detector: Detector, crop: np.ndarray, branch: str) -> np.ndarray:
     return (cam / peak).astype(np.float32) if peak > 1e-8 else np.zeros_like(cam, dtype=np.float32)
 
 
-def overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """The heatmap as a JET colour layer over the RGB crop."""
+def overlay(crop: np.ndarray, heat: np.ndarray, alpha: float = 0.45, outside: np.ndarray | None = None) -> np.ndarray:
+    """The heatmap as a JET colour layer over the RGB crop; where the crop lies `outside` the photo
+    (its repeated edge: heat there is no evidence) hatched in grey."""
     colour = cv2.applyColorMap(np.uint8(255 * heat), cv2.COLORMAP_JET)
     colour = cv2.cvtColor(colour, cv2.COLOR_BGR2RGB)
-    return np.uint8(np.clip((1 - alpha) * crop + alpha * colour, 0, 255))
+    shown = np.uint8(np.clip((1 - alpha) * crop + alpha * colour, 0, 255))
+    if outside is not None:
+        rows, cols = np.indices(outside.shape)
+        stripes = (rows + cols) % 8 < 4
+        shown[outside] = np.where(stripes[outside, None], 200, 90).astype(np.uint8)
+    return shown

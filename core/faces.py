@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["Face", "FaceDetector", "crop_face", "MIN_FACE_PX", "CROP_MARGIN", "UPRIGHT_SCORE", "TURN_MARGIN"]
+__all__ = ["Face", "FaceDetector", "crop_face", "crop_outside", "MIN_FACE_PX", "CROP_MARGIN", "UPRIGHT_SCORE", "TURN_MARGIN"]
 
 YUNET_PATH = Path(__file__).resolve().parent.parent / "weights" / "yunet" / "face_detection_yunet_2026may.onnx"
 YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
@@ -151,6 +151,19 @@ def crop_box(face: Face, margin: float = CROP_MARGIN) -> tuple[int, int, int]:
     side = max(2, int(round(max(w, h) * margin)))
     cx, cy = x + w / 2, y + h / 2
     return int(round(cx - side / 2)), int(round(cy - side / 2)), side
+
+
+def crop_outside(shape: tuple[int, ...], face: Face, size: int, margin: float = CROP_MARGIN) -> np.ndarray | None:
+    """Where `crop_face`'s crop lies outside the image (filled there by repeating its edge), as a size x
+    size bool mask; None when the crop lies wholly inside."""
+    x0, y0, side = crop_box(face, margin)
+    h, w = shape[:2]
+    if x0 >= 0 and y0 >= 0 and x0 + side <= w and y0 + side <= h:
+        return None
+    centres = (np.arange(size) + 0.5) * side / size  # the crop's pixel centres, in image pixels from its corner
+    inside_x, inside_y = (0 <= x0 + centres) & (x0 + centres < w), (0 <= y0 + centres) & (y0 + centres < h)
+    outside = ~(inside_y[:, None] & inside_x[None, :])
+    return np.ascontiguousarray(np.rot90(outside, face.turns)) if face.turns else outside
 
 
 def crop_face(rgb: np.ndarray, face: Face, size: int, margin: float = CROP_MARGIN) -> np.ndarray:

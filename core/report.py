@@ -43,7 +43,8 @@ LIMITS = (
 )
 HEATMAP_GUIDE = (
     "Grad-CAM: red marks the regions whose features most raised the branch's 'manipulated' score. It shows "
-    "where the evidence lies, not that a region was edited."
+    "where the evidence lies, not that a region was edited. Grey hatching marks crop area past the photo's edge, "
+    "filled by repeating the edge: heat there is no evidence."
 )
 CSV_COLUMNS = (
     "case_id", "sha256", "file_name", "kind", "size_bytes", "created_at", "created_by", "verdict", "score",

@@ -155,6 +155,11 @@ def test_gradcam_shape_range_and_input_untouched(random_detector, crops):
         assert p.grad is None and torch.equal(p, old)
     blended = overlay(crop, heat)
     assert blended.shape == crop.shape and blended.dtype == np.uint8
+    outside = np.zeros(crop.shape[:2], bool)
+    outside[:20] = True  # a band past the photo's edge
+    hatched = overlay(crop, heat, outside=outside)
+    np.testing.assert_array_equal(hatched[20:], blended[20:])
+    assert set(np.unique(hatched[:20])) == {90, 200}  # grey stripes only
 
 
 def test_gradcam_is_thread_safe(random_detector, crops):

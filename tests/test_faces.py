@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core.faces import DETECT_MAX_SIDE, MIN_FACE_PX, UPRIGHT_SCORE, FaceDetector, crop_box, crop_face
+from core.faces import DETECT_MAX_SIDE, MIN_FACE_PX, UPRIGHT_SCORE, FaceDetector, crop_box, crop_face, crop_outside
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,19 @@ def test_crop_at_the_border_is_never_black_padded(detector, astronaut):
     edges = [crop[0], crop[-1], crop[:, 0], crop[:, -1]]
     assert all(edge.max() > 0 for edge in edges)
     assert (crop.reshape(-1, 3).max(axis=1) == 0).mean() < 0.01  # no black band anywhere
+
+
+def test_the_part_of_a_crop_outside_the_image_is_known(detector, astronaut):
+    assert crop_outside(astronaut.shape, detector.detect(astronaut)[0], 160) is None  # wholly inside
+    corner = np.ascontiguousarray(astronaut[90:, 200:])
+    face = detector.detect(corner)[0]
+    x0, y0, side = crop_box(face)
+    outside = crop_outside(corner.shape, face, 160)
+    rows = round(-y0 * 160 / side) if y0 < 0 else 0  # the top band lies above the image
+    assert outside.shape == (160, 160) and outside[: rows - 1].all() and not outside[rows + 1 :, -1].any()
+    turned = np.ascontiguousarray(np.rot90(corner, 1))
+    (upright,) = [f for f in detector.detect_upright(turned) if f.turns]  # the same face, lying on its side
+    np.testing.assert_array_equal(crop_outside(turned.shape, upright, 160), outside)
 
 
 def test_a_face_filling_a_large_image_is_found_on_a_padded_copy_at_detection_size(detector, astronaut, monkeypatch):

@@ -14,7 +14,7 @@ from core.analyze import AnalysisResult, Engine, FrameResult, score_text, video_
 from core.explain import gradcam, overlay
 from core.faces import MIN_FACE_PX
 from core.ui.analysis import GRADCAM_KEY, Analysis
-from core.ui.text import FAMILY_TEXT, HEATMAP_HELP, LIMITS_TEXT, UNTRAINED_TEXT
+from core.ui.text import FAMILY_TEXT, HEATMAP_HELP, LIMITS_TEXT, OUTSIDE_TEXT, UNTRAINED_TEXT
 
 __all__ = [
     "untrained_warning", "verdict_section", "boxed_image_section", "no_face_section", "face_chart_section",
@@ -105,8 +105,8 @@ def _overlay_for(engine: Engine, result: AnalysisResult, frame: FrameResult, ind
     cache = st.session_state.setdefault(GRADCAM_KEY, {})
     key = (result.sha256, frame.time, index, branch)  # time: estimated frame numbers can repeat in variable-rate video
     if key not in cache:
-        crop = frame.faces[index].crop
-        cache[key] = overlay(crop, gradcam(engine.detector, crop, branch))
+        face = frame.faces[index]
+        cache[key] = overlay(face.crop, gradcam(engine.detector, face.crop, branch), outside=face.outside)
     return cache[key]
 
 
@@ -143,7 +143,8 @@ def faces_section(engine: Engine, result: AnalysisResult, frame: FrameResult, ke
             firmness = (f"  \nre-framed or mirrored: {face.score_range[0]:.3f} to {face.score_range[1]:.3f}"
                         if face.score_range else "")
             st.caption(" · ".join(f"{n} {face.scores[n]:.3f}" for n in branches) + firmness
-                       + f"  \nbox {face.box[2]:.0f} × {face.box[3]:.0f} px, detector confidence {face.detection_score:.2f}")
+                       + f"  \nbox {face.box[2]:.0f} × {face.box[3]:.0f} px, detector confidence {face.detection_score:.2f}"
+                       + (f"  \n{OUTSIDE_TEXT}" if face.outside is not None else ""))
 
 
 def media_facts_section(result: AnalysisResult) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "FAMILY_TEXT", "UNTRAINED_TEXT", "LIMITS_TEXT", "STORAGE_TEXT", "ETHICS_TEXT", "HEATMAP_HELP", "STORE_TROUBLE",
+    "FAMILY_TEXT", "UNTRAINED_TEXT", "LIMITS_TEXT", "STORAGE_TEXT", "ETHICS_TEXT", "HEATMAP_HELP", "OUTSIDE_TEXT", "STORE_TROUBLE",
     "plain",
 ]
 
@@ -32,6 +32,8 @@ ETHICS_TEXT = (
 )
 # All a user sees of a database error: its text holds the SQL and its parameters (file names).
 STORE_TROUBLE = "the case store reported an error (the details are in the server log)"
+OUTSIDE_TEXT = ("The crop runs past the photo's edge: the model saw the edge repeated there, hatched grey on the "
+                "heatmap; heat under the hatching is no evidence.")
 HEATMAP_HELP = (
     "How to read the heatmap: red marks the regions whose features most raised this branch's "
     "'manipulated' score (Grad-CAM on the last feature map, so it is coarse). It shows where the evidence "
