@@ -433,8 +433,8 @@ def analyze_video(
     media = {**asdict(info), "bytes": size, "frames_requested": frame_count, "frames_sampled": len(frames)}
     result = _base(engine, "video", digest, media, frames, verdict, scores, timings)
     if verdict.label == "NO FACE":
-        result.notes.append(f"All {len(frames)} sampled frames were searched: sample more frames, or use a copy where faces "
-                            "are larger.")
+        result.notes.append(f"All {len(frames)} sampled frames were searched. If the video does show a person, sample more "
+                            "frames, or use a copy where faces are larger.")
     return result
 
 

@@ -883,7 +883,8 @@ class CaseStore:
             row = self._row(session, case_id, lock=True)
             scrubbed = self._scrub(session, case_id)
             self._log(session, row, analyst, "delete", None, f"{row.file_name} ({row.verdict})",
-                      f"free text removed from {scrubbed} audit entr{'y' if scrubbed == 1 else 'ies'}")
+                      f"note text removed from {scrubbed} earlier entr{'y' if scrubbed == 1 else 'ies'} of this trail"
+                      if scrubbed else "no note text to remove from this trail")
             session.flush()
             session.execute(delete(CaseRow).where(CaseRow.id == case_id))  # the database cascades
         self._checkpoint()

@@ -99,10 +99,13 @@ def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.F
     positions = list(range(len(frames)))
     colours = [ZONE_COLOURS[zone(s, result.thresholds)] if s is not None else NO_FACE_COLOUR for s in scores]
     fig = go.Figure(go.Scatter(
-        x=times, y=scores, customdata=positions, mode="lines+markers", connectgaps=False,
-        name="frame score (most suspicious face)", line=dict(color="#9aa5b1", width=1),
-        marker=dict(color=colours, size=10), hovertemplate="t = %{x:.2f} s: %{y:.3f}<extra>frame</extra>",
+        x=times, y=scores, customdata=positions, mode="lines+markers", connectgaps=False, showlegend=False,
+        line=dict(color="#9aa5b1", width=1), marker=dict(color=colours, size=10),
+        hovertemplate="t = %{x:.2f} s: %{y:.3f}<extra>frame</extra>",
     ))
+    for label, colour in ZONE_COLOURS.items():  # legend only: a per-point colour shows in the legend as the first point's
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=dict(color=colour, size=10),
+                                 name=f"frame score, {label.lower()} zone", hoverinfo="skip"))
     empty = [p for p, s in zip(positions, scores) if s is None]
     if empty:
         fig.add_trace(go.Scatter(

@@ -378,6 +378,7 @@ def app(page: str, analyst: str = "Dana", autosave: bool = True) -> AppTest:
 
 def test_analysis_is_saved_once_and_known_on_reupload(store, engine, astronaut_jpeg):
     at = app("pages/analyze_image.py")
+    assert [link.label for link in at.get("page_link")] == ["Your saved analyses are on the Cases page, newest first"]
     at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()
     assert not at.exception, [e.message for e in at.exception]
     assert any(s.value.startswith("Saved as case #") for s in at.success)

@@ -53,9 +53,11 @@ def test_timeline_carries_positions_and_marks_frames_without_faces():
     main = fig.data[0]
     assert list(main.customdata) == [0, 1, 2] and list(main.x) == [0.0, 0.5, 1.0]
     assert list(main.y) == [0.3, None, 0.8] and main.connectgaps is False  # no score is not a score of 0
-    (empty,) = [t for t in fig.data if t.name.startswith("no face judged")]
+    (empty,) = [t for t in fig.data if (t.name or "").startswith("no face judged")]
     assert list(empty.customdata) == [1] and list(empty.y) == [0.0] and empty.marker.symbol == "x"
-    assert all(list(t.customdata) == [0, 1, 2] for t in fig.data if t is not empty)  # any curve's point picks a frame
+    zones = [t for t in fig.data if (t.name or "").startswith("frame score, ")]
+    assert [t.marker.color for t in zones] == list(ZONE_COLOURS.values()) and not main.showlegend  # a key per zone
+    assert all(list(t.customdata) == [0, 1, 2] for t in fig.data if t is not empty and t not in zones)  # any curve's point picks a frame
     assert any(s.type == "line" and s.x0 == 1.0 for s in fig.layout.shapes)  # the selected frame
 
 

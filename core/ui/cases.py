@@ -353,6 +353,9 @@ def last_analysis_notice(slot: str) -> None:
     the page's last analysis was and where its case is, so the result does not seem lost."""
     last = st.session_state.get(slot)
     if not isinstance(last, Analysis) or last.result is None:
+        if case_settings().analyst:  # a reload ends the session: the saved cases are where to look
+            st.page_link(CASES_PAGE, label="Your saved analyses are on the Cases page, newest first",
+                         icon=":material/folder_open:")
         return
     saved = st.session_state.get(SAVED_KEY, {}).get(last.result.sha256)
     where = ("it is saved as a case" if saved else

@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 FACES_SHOWN = 6  # faces shown with crops and heatmaps before "show all"
+FRAME_SHOWN_HEIGHT = 520  # px: a phone's upright frame drawn at full width would fill two screens
 TIMING_WORDS = {"decode_s": "reading the file", "detect_s": "finding and cropping faces", "model_s": "scoring faces",
                 "firmness_s": "firmness check (re-framed faces)", "total_s": "in all"}
 _BANNERS: dict[str, Callable] = {"FAKE": st.error, "REAL": st.success, "INCONCLUSIVE": st.warning, "NO FACE": st.info}
@@ -81,7 +82,9 @@ def frame_section(result: AnalysisResult, frame: FrameResult) -> None:
     rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(frame.preview, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     picture = charts.draw_faces(rgb, frame, result.thresholds, box_scale=frame.preview_scale)
     where = f"Frame {frame.index} at {frame.time:.2f} s"
-    st.image(picture, caption=f"{where}: {_boxes_caption(frame)}" if frame.faces else f"{where}: no face found.")
+    height, width = picture.shape[:2]
+    st.image(picture, caption=f"{where}: {_boxes_caption(frame)}" if frame.faces else f"{where}: no face found.",
+             width=round(FRAME_SHOWN_HEIGHT * width / height) if height > width else "content")
 
 
 def no_face_section(result: AnalysisResult) -> None:
