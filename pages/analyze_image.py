@@ -8,13 +8,10 @@ ui.through_entry_point()
 engine = ui.engine_or_stop()
 st.title("Analyze image")
 upload = st.file_uploader("Image to analyze (JPEG, PNG, WebP, BMP or a still GIF)", type=list(IMAGE_TYPES), key="image_upload")
-if upload is None:
-    ui.last_analysis_notice(ui.IMAGE_SLOT)
-    st.info("Upload an image: every face in it is found, boxed and scored. " + ui.STORAGE_TEXT)
-    st.stop()
-
-analysis = ui.image_upload(engine, upload)
+analysis = ui.image_upload(engine, upload) if upload is not None else ui.last_analysis(ui.IMAGE_SLOT)
 if analysis is None:
+    if upload is None:
+        st.info("Upload an image: every face in it is found, boxed and scored. " + ui.STORAGE_TEXT)
     st.stop()
 result = analysis.result
 frame = result.frames[0]

@@ -11,13 +11,11 @@ st.title("Analyze video")
 upload = st.file_uploader("Video to analyze (MP4, MOV, AVI, WebM or MKV)", type=list(VIDEO_TYPES), key="video_upload")
 count = st.slider("Frames to sample, spread evenly over the whole video", 8, 128, DEFAULT_VIDEO_FRAMES, key="video_frames",
                   help="More frames find short manipulated stretches but take longer.")
-if upload is None:
-    ui.last_analysis_notice(ui.VIDEO_SLOT)
-    st.info("Upload a video: frames are sampled evenly over its whole duration and every face is scored. " + ui.STORAGE_TEXT)
-    st.stop()
-
-analysis = ui.video_upload(engine, upload, count)
+analysis = ui.video_upload(engine, upload, count) if upload is not None else ui.last_analysis(ui.VIDEO_SLOT)
 if analysis is None:
+    if upload is None:
+        st.info("Upload a video: frames are sampled evenly over its whole duration and every face is scored. "
+                + ui.STORAGE_TEXT)
     st.stop()
 result = analysis.result
 

@@ -216,6 +216,11 @@ def test_video_upload_shows_facts_timeline_and_faces(two_face_video):
     assert not at.exception and at.session_state["video_analysis"] is analysis  # no re-analysis
     assert at.select_slider[0].value == 3
 
+    at.switch_page("pages/model_card.py").run()
+    at.switch_page(VIDEO_PAGE).run()  # back: the uploader is empty, the result is drawn again from the session
+    assert not at.exception and not at.file_uploader[0].value and len(verdict_texts(at)) == 1
+    assert len(plotly_charts(at)) == 2 and at.session_state["video_analysis"] is analysis
+
 
 def click_on_timeline() -> None:
     """AppTest script: a Plotly click event as Streamlit stores it, passed to the timeline callback."""

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from streamlit.testing.v1 import AppTest
 
 from core import cases
-from core.ui import ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY
+from core.ui import ANALYST_KEY, AUTOSAVE_KEY, IMAGE_SLOT, KEEP_MEDIA_KEY
 from core.ui.text import STORE_TROUBLE
 from store_fixtures import sample_result, sha
 
@@ -365,6 +365,10 @@ def test_the_name_cookie_script_cannot_be_broken_out_of():
     assert "max-age=0" in _cookie_script("")  # a cleared field forgets the name
 
 
+def verdicts(at: AppTest) -> list[str]:
+    return [b.value for kind in (at.error, at.warning, at.info, at.success) for b in kind if b.value.startswith("### ")]
+
+
 def app(page: str, analyst: str = "Dana", autosave: bool = True) -> AppTest:
     """A page of the app with the sidebar's name and saving switch set. (AppTest runs a switched-to
     page without the entry script, so the sidebar's values are given as session state.)"""
@@ -394,6 +398,11 @@ def test_analysis_is_saved_once_and_known_on_reupload(store, engine, astronaut_j
     (notice,) = [i.value for i in at.info if i.value.startswith("Your last analysis here")]
     assert "astronaut" in notice and "it is saved as a case" in notice
     assert any(link.label == f"Open case #{case.id}" for link in at.get("page_link"))
+    assert len(verdicts(at)) == 1 and at.get("plotly_chart")  # the result itself, redrawn
+    assert any("upload the file again to compute it" in c.value for c in at.caption)  # its bytes are not kept
+    assert store.count_cases() == 1
+    at.button(key=f"{IMAGE_SLOT}-clear").click().run()
+    assert not verdicts(at) and not any(i.value.startswith("Your last analysis here") for i in at.info)
 
     again = app("pages/analyze_image.py", analyst="Eve")
     again.file_uploader[0].upload("renamed.jpg", astronaut_jpeg, "image/jpeg").run()

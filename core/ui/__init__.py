@@ -27,7 +27,7 @@ from core.ui.case_browser import (
 )
 from core.ui.cases import (
     ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY, batch_results_section, case_section, case_settings,
-    case_settings_sidebar, delete_section, history_section, label_section, last_analysis_notice, notes_section,
+    case_settings_sidebar, delete_section, history_section, label_section, last_analysis, notes_section,
     run_batch,
 )
 from core.ui.forensics import forensics_image_section, forensics_video_section
@@ -49,7 +49,7 @@ __all__ = [
     "STORAGE_TEXT", "UNTRAINED_TEXT", "forensics_image_section", "forensics_video_section",
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "case_settings_sidebar",
     "case_settings", "history_section", "label_section", "notes_section", "delete_section", "case_section",
-    "run_batch", "batch_results_section", "last_analysis_notice", "IMAGE_SLOT", "VIDEO_SLOT",
+    "run_batch", "batch_results_section", "last_analysis", "IMAGE_SLOT", "VIDEO_SLOT",
     "store_trouble", "case_filter_section", "case_list_section", "case_from_url", "queue_section",
     "stored_case_section", "exports_section", "store_audit_section",
 ]

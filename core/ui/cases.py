@@ -26,7 +26,7 @@ from core.ui.text import STORE_TROUBLE, plain
 __all__ = [
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "CaseSettings", "case_settings_sidebar", "case_settings",
     "open_case_link", "history_section", "label_section", "notes_section", "delete_section", "case_section",
-    "run_batch", "batch_results_section", "last_analysis_notice",
+    "run_batch", "batch_results_section", "last_analysis",
 ]
 
 log = logging.getLogger(__name__)
@@ -348,22 +348,29 @@ def _case_of(store: CaseStore, analysis: Analysis) -> tuple[Case | None, bool]:
     return case, False
 
 
-def last_analysis_notice(slot: str) -> None:
-    """Streamlit empties the uploader when the analyst opens another page: on coming back, say what
-    the page's last analysis was and where its case is, so the result does not seem lost."""
+def last_analysis(slot: str) -> Analysis | None:
+    """Streamlit empties the uploader when the analyst opens another page: on coming back, the page's
+    last analysis is redrawn from the session (its file's bytes are not kept), with a line saying so
+    and a button to clear it; None when there is none (then, after a reload, where saved ones are)."""
     last = st.session_state.get(slot)
     if not isinstance(last, Analysis) or last.result is None:
         if case_settings().analyst:  # a reload ends the session: the saved cases are where to look
             st.page_link(CASES_PAGE, label="Your saved analyses are on the Cases page, newest first",
                          icon=":material/folder_open:")
-        return
+        return None
     saved = st.session_state.get(SAVED_KEY, {}).get(last.result.sha256)
     where = ("it is saved as a case" if saved else
-             "it was not saved as a case (enter your name in the sidebar to save analyses)")
-    st.info(f"Your last analysis here: **{plain(last.name)}**, {last.result.verdict.label}; {where}. Upload the "
-            "file again to see it in full.", icon=":material/history:")
-    if saved:
-        open_case_link(saved[0])
+             "it was not saved as a case (enter your name in the sidebar, then upload the file again, to save it)")
+    st.info(f"Your last analysis here: **{plain(last.name)}**; {where}. Streamlit empties the uploader when you open "
+            "another page; the result is kept for this session, the file is not. Upload a file to analyze another.",
+            icon=":material/history:")
+    left, right = st.columns([3, 1])
+    with left:
+        if saved:
+            open_case_link(saved[0])
+    right.button("Clear this result", key=f"{slot}-clear", on_click=st.session_state.pop, args=(slot, None),
+                 icon=":material/close:")
+    return last
 
 
 def _known_notice(case: Case) -> None:
@@ -375,11 +382,11 @@ def _known_notice(case: Case) -> None:
         history_section(case.history)
 
 
-def case_section(engine: Engine, upload: UploadedFile, analysis: Analysis) -> None:
+def case_section(engine: Engine, upload: UploadedFile | None, analysis: Analysis) -> None:
     """After an analysis: the file's existing case with its history, or saving it as a new case
     (automatic when the sidebar switch is on, a button otherwise)."""
     settings, result = case_settings(), analysis.result
-    if result is None:
+    if result is None or upload is None:  # None: a redrawn analysis, whose notice says where its case is
         return
     if not settings.analyst:  # no name, no saving: the store is not even opened
         st.info("Enter your name in the sidebar to save this analysis as a case: a case can be labelled and exported "

@@ -94,16 +94,27 @@ def _views_ui(upload: UploadedFile, result: AnalysisResult) -> None:
         text.caption(reading)
 
 
-def forensics_image_section(upload: UploadedFile, result: AnalysisResult) -> None:
+def _without_file(upload: UploadedFile | None) -> bool:
+    """A redrawn analysis has no file to read the forensic context from (its bytes are not kept)."""
+    if upload is None:
+        st.caption("Forensic context (provenance, metadata, views): upload the file again to compute it.")
+    return upload is None
+
+
+def forensics_image_section(upload: UploadedFile | None, result: AnalysisResult) -> None:
     """Provenance, metadata flags and the toggleable ELA / spectrum / noise views of an image."""
+    if _without_file(upload):
+        return
     report = forensic_context(upload, result)
     _forensic_summary(report)
     _views_ui(upload, result)
     st.caption(report["limits"])
 
 
-def forensics_video_section(upload: UploadedFile, result: AnalysisResult) -> None:
+def forensics_video_section(upload: UploadedFile | None, result: AnalysisResult) -> None:
     """Provenance, container facts and flags, and face-track consistency of a video."""
+    if _without_file(upload):
+        return
     report = forensic_context(upload, result)
     _forensic_summary(report)
     if report["tracks"]:
