@@ -127,7 +127,7 @@ def _table(summaries) -> None:
     open_id = _int_param("case")
     key = f"cases-table-{open_id}-{hash(tuple(listed))}"
     st.dataframe(
-        [{"case": c.id, "file": c.file_name, "model verdict": c.verdict, "score": c.score,
+        [{"case": c.id, "file": c.file_name, "sha256": c.sha256[:12], "model verdict": c.verdict, "score": c.score,
           "analyst verdict": c.final_verdict or "", "label": c.agreement or "", "disagrees": c.disagrees,
           "analyzed (UTC)": c.created_at.strftime("%Y-%m-%d %H:%M"), "by": c.created_by, "model": c.model_version}
          for c in summaries],

@@ -434,8 +434,10 @@ def _batch_row(store: CaseStore, batch_id: int, upload: UploadedFile, frames: in
                progress: Callable[[float, str], None]) -> dict:
     """One file of a batch analyzed and saved: its row (file, status, verdict, score, case). Whatever
     goes wrong stays in this row, so the other files are still analyzed."""
-    row = {"file": upload.name, "status": "", "verdict": "", "score": None, "case": None}
     data = upload.getvalue()
+    # the hash's start tells apart two files of one name (a real and a fake "100.jpg")
+    row = {"file": upload.name, "sha256": hashlib.sha256(data).hexdigest()[:12], "status": "", "verdict": "", "score": None,
+           "case": None}
     try:
         saved = scan_bytes(store, get_engine, data, upload.name, settings.analyst, batch_id=batch_id,
                            frames=frames, keep_media=settings.keep_media, limits=current_limits(), progress=progress)
