@@ -390,6 +390,7 @@ def test_analysis_is_saved_once_and_known_on_reupload(store, engine, astronaut_j
     case = store.get(summary.id)
     assert case.created_by == "Dana" and case.heatmaps and case.thumbnail and case.forensics
     assert not case.has_media
+    assert [d.label for d in at.get("download_button")] == ["JSON", "CSV", "HTML report"]  # the report, from here
     at.run()  # a rerun (any widget) does not save again
     assert store.count_cases() == 1
     at.switch_page("pages/model_card.py").run()

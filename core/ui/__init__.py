@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from core.ui.analysis import IMAGE_SLOT, VIDEO_SLOT, image_upload, video_upload
 from core.ui.case_browser import (
-    case_filter_section, case_from_url, case_list_section, exports_section, queue_section, store_audit_section,
+    case_filter_section, case_from_url, case_list_section, queue_section, store_audit_section,
     store_trouble,
     stored_case_section,
 )
 from core.ui.cases import (
     ANALYST_KEY, AUTOSAVE_KEY, KEEP_MEDIA_KEY, batch_results_section, case_section, case_settings,
-    case_settings_sidebar, delete_section, history_section, label_section, last_analysis, notes_section,
+    case_settings_sidebar, delete_section, exports_section, history_section, label_section, last_analysis, notes_section,
     run_batch,
 )
 from core.ui.forensics import forensics_image_section, forensics_video_section

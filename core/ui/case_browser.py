@@ -15,14 +15,14 @@ from core.cases import (
     case_number,
 )
 from core.casework import stored_result
-from core.ui.cases import DRAFTS_KEY, NOTE_DRAFTS_KEY, history_section
+from core.ui.cases import DRAFTS_KEY, NOTE_DRAFTS_KEY, exports_section, history_section
 from core.ui.forensics import stored_forensics_section
 from core.ui.results import face_chart_section, media_facts_section, timeline_section, untrained_warning, verdict_section
 from core.ui.text import HEATMAP_HELP, STORE_TROUBLE, plain
 
 __all__ = [
     "store_trouble", "case_filter_section", "case_list_section", "store_audit_section", "case_from_url",
-    "queue_section", "stored_case_section", "exports_section",
+    "queue_section", "stored_case_section",
 ]
 
 log = logging.getLogger(__name__)
@@ -172,20 +172,6 @@ def case_from_url(store: CaseStore) -> Case | None:
     except CaseNotFound as exc:
         st.info(str(exc))
         return None
-
-
-def exports_section(cases_of: Callable[[], list[Case]], name: str, key: str, batch: Batch | None = None) -> None:
-    """JSON, CSV and HTML downloads; the files are built only when a button is clicked."""
-    charts = st.toggle("Charts in the HTML report", value=True, key=f"{key}-charts",
-                       help="Interactive charts add about 4.8 MB (plotly.js, embedded so the file opens offline).")
-    a, b, c = st.columns(3)
-    a.download_button("JSON", lambda: report.export_json(cases_of(), batch), f"{name}.json", "application/json",
-                      key=f"{key}-json", icon=":material/data_object:", on_click="ignore")
-    b.download_button("CSV", lambda: report.export_csv(cases_of()), f"{name}.csv", "text/csv",
-                      key=f"{key}-csv", icon=":material/table:", on_click="ignore")
-    c.download_button("HTML report", lambda: report.export_html(cases_of(), batch, charts_inline=charts), f"{name}.html",
-                      "text/html", key=f"{key}-html", icon=":material/description:",
-                      help="Self-contained: opens offline in any browser.", on_click="ignore")
 
 
 def _facts(case: Case) -> None:

@@ -12,9 +12,10 @@ from urllib.parse import unquote
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from core import report
 from core.analyze import AnalysisResult, Engine
 from core.cases import (
-    AGREEMENTS, FINAL_VERDICTS, STORE_ERRORS, AuditEntry, Case, CaseNotFound, CaseStore, LabelConflict, on_utc,
+    AGREEMENTS, FINAL_VERDICTS, STORE_ERRORS, AuditEntry, Batch, Case, CaseNotFound, CaseStore, LabelConflict, on_utc,
 )
 from core.casework import record, scan_bytes
 from core.media import MediaError
@@ -26,7 +27,7 @@ from core.ui.text import STORE_TROUBLE, plain
 __all__ = [
     "ANALYST_KEY", "AUTOSAVE_KEY", "KEEP_MEDIA_KEY", "CaseSettings", "case_settings_sidebar", "case_settings",
     "open_case_link", "history_section", "label_section", "notes_section", "delete_section", "case_section",
-    "run_batch", "batch_results_section", "last_analysis",
+    "run_batch", "batch_results_section", "last_analysis", "exports_section",
 ]
 
 log = logging.getLogger(__name__)
@@ -373,6 +374,20 @@ def last_analysis(slot: str) -> Analysis | None:
     return last
 
 
+def exports_section(cases_of: Callable[[], list[Case]], name: str, key: str, batch: Batch | None = None) -> None:
+    """JSON, CSV and HTML downloads; the files are built only when a button is clicked."""
+    charts = st.toggle("Charts in the HTML report", value=True, key=f"{key}-charts",
+                       help="Interactive charts add about 4.8 MB (plotly.js, embedded so the file opens offline).")
+    a, b, c = st.columns(3)
+    a.download_button("JSON", lambda: report.export_json(cases_of(), batch), f"{name}.json", "application/json",
+                      key=f"{key}-json", icon=":material/data_object:", on_click="ignore")
+    b.download_button("CSV", lambda: report.export_csv(cases_of()), f"{name}.csv", "text/csv",
+                      key=f"{key}-csv", icon=":material/table:", on_click="ignore")
+    c.download_button("HTML report", lambda: report.export_html(cases_of(), batch, charts_inline=charts), f"{name}.html",
+                      "text/html", key=f"{key}-html", icon=":material/description:",
+                      help="Self-contained: opens offline in any browser.", on_click="ignore")
+
+
 def _known_notice(case: Case) -> None:
     label = f"; analyst verdict **{case.final_verdict}**" if case.final_verdict else "; not labelled yet"
     st.info(f"**This file was analyzed before**: case #{case.id}, first{on_utc(case.created_at)} "
@@ -408,6 +423,8 @@ def case_section(engine: Engine, upload: UploadedFile | None, analysis: Analysis
         else:  # saved before, or the stored case holds an earlier analysis (another frame count)
             _known_notice(case)
         open_case_link(case.id)
+        with st.expander(f"Export case #{case.id} as a report"):
+            exports_section(lambda: [store.get(case.id)], f"case-{case.id}", f"analysis-export-{case.id}")
     except CaseNotFound:
         st.info("The case of this file was deleted meanwhile; upload the file again to save it again.")
     except STORE_ERRORS:
