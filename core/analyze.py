@@ -81,6 +81,8 @@ def score_text(kind: str, label: str, score: float | None, confidence: float | N
     was fitted on dev photos; dev has five real clips, so a video's percentage is not called calibrated."""
     if score is None:
         return []
+    if confidence is None:  # untrained weights: every call is INCONCLUSIVE, whatever the score
+        return [f"Manipulation score {score:.3f}, which means nothing here: the weights are untrained."]
     if label == "INCONCLUSIVE":
         lean = "neither way" if round(score, 2) == 0.5 else ("towards FAKE" if score > 0.5 else "towards REAL")
         return [f"Too close to call: manipulation score {score:.3f}, between the REAL and FAKE thresholds (it leans {lean})."]
@@ -345,7 +347,7 @@ def fragile_threshold(label: str, score_range: list[float] | None, thresholds: d
     return None
 
 
-TURNED_NOTE = ("The faces lie turned in this photo, and no orientation tag says so (upload pipelines often strip it): "
+TURNED_NOTE = ("{which} lie turned in this photo, and no orientation tag says so (upload pipelines often strip it): "
                "they were found and scored turned upright ({turn}). Boxes are drawn on the photo as it is.")
 TURN_WORDS = {1: "a quarter turn to the left", 2: "a half turn", 3: "a quarter turn to the right"}
 
@@ -367,8 +369,10 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
     if verdict.label == "FAKE" and fragile_threshold("FAKE", result.score_range, engine.detector.thresholds) is not None:
         low, high = result.score_range
         result.notes.append(FRAGILE_NOTE.format(low=low, high=high, threshold=engine.detector.thresholds["fake"]))
-    if faces and faces[0].turns:
-        result.notes.append(TURNED_NOTE.format(turn=TURN_WORDS[faces[0].turns]))
+    turned = [face for face in faces if face.turns]
+    if turned:
+        which = "The faces" if len(turned) == len(faces) else f"{len(turned)} of the {len(faces)} faces"
+        result.notes.append(TURNED_NOTE.format(which=which, turn=TURN_WORDS[turned[0].turns]))
     if not faces:
         result.whole_image = _whole_image(engine, rgb)
         result.notes.append("If the picture does show a person, analyze a larger or closer-cropped copy.")

@@ -27,6 +27,7 @@ CROP_MARGIN = 1.3  # crop side = margin * longest box side: whole head plus some
 UPRIGHT_SCORE = 0.9
 TURN_MARGIN = 0.05
 ORIENT_SIDE = 320
+SAME_FACE_IOU = 0.3  # a box found as the photo is and one found turned, overlapping this much, are one face
 
 
 @dataclass
@@ -75,14 +76,18 @@ class FaceDetector:
     def detect_upright(self, rgb: np.ndarray) -> list[Face]:
         """`detect` for a photo that may lie turned: unless a face is found surely, the photo is tried in
         quarter turns, and the faces of a turn that finds one clearly better come back in this image's
-        coordinates with `turns` set, so that their crops are upright."""
+        coordinates with `turns` set, so that their crops are upright. A face found as the photo is
+        stays unless a turned face on the same spot scores higher (a photo may hold both)."""
         faces = self.detect(rgb)
         if faces and max(f.score for f in faces) >= UPRIGHT_SCORE:
             return faces
         turns = self._best_turn(rgb)
         if not turns:
             return faces
-        return [_unturned(face, turns, rgb.shape) for face in self.detect(np.ascontiguousarray(np.rot90(rgb, turns)))]
+        turned = [_unturned(face, turns, rgb.shape) for face in self.detect(np.ascontiguousarray(np.rot90(rgb, turns)))]
+        kept = [face for face in faces if all(_iou(face, t) < SAME_FACE_IOU or face.score > t.score for t in turned)]
+        turned = [t for t in turned if all(_iou(face, t) < SAME_FACE_IOU or t.score >= face.score for face in faces)]
+        return sorted(kept + turned, key=lambda f: -f.box[2] * f.box[3])
 
     def _best_turn(self, rgb: np.ndarray) -> int:
         """The quarter turn whose best face beats the photo as it is by TURN_MARGIN, or 0."""
@@ -131,6 +136,13 @@ def _shift(face: Face, offset: int, scale: float, shape: tuple[int, ...]) -> Fac
     x0, y0 = max(0.0, x), max(0.0, y)
     x1, y1 = min(float(shape[1]), x + w), min(float(shape[0]), y + h)
     return Face((x0, y0, max(1.0, x1 - x0), max(1.0, y1 - y0)), face.score, (face.landmarks + offset) / scale)
+
+
+def _iou(a: Face, b: Face) -> float:
+    (ax, ay, aw, ah), (bx, by, bw, bh) = a.box, b.box
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return w * h / max(aw * ah + bw * bh - w * h, 1e-9)
 
 
 def _unturned(face: Face, turns: int, shape: tuple[int, ...]) -> Face:

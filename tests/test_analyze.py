@@ -10,7 +10,7 @@ import torch
 
 from core.analyze import (BLEND_VIDEO_NOTE, FIRMNESS_FACES, PREVIEW_SIDE, RECROPS, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
                           analyze_image_bytes, analyze_video, branch_scores_of, confidence_text, decide, fragile_threshold,
-                          frame_preview, video_score_text)
+                          frame_preview, score_text, video_score_text)
 from core.explain import gradcam, overlay
 from core.faces import CROP_MARGIN, crop_face
 from core.model import BranchConfig, Detector, create_branch, to_tensor
@@ -113,6 +113,8 @@ def test_decide_with_trained_weights(score, label, confidence):
 def test_decide_never_presents_untrained_scores_as_findings():
     verdict = decide(0.99, "synthetic", THRESHOLDS, trained=False)
     assert verdict.label == "INCONCLUSIVE" and verdict.confidence is None and "untrained" in verdict.reason
+    (said,) = score_text("image", verdict.label, verdict.score, verdict.confidence)
+    assert "untrained" in said and "between" not in said  # 0.99 is not between the thresholds
 
 
 def test_decide_without_face():

@@ -108,3 +108,12 @@ def test_an_upright_photo_is_not_tried_in_turns_when_its_face_is_sure(detector, 
     monkeypatch.setattr(FaceDetector, "_best_turn", lambda *_: pytest.fail("turns tried"))
     (face,) = detector.detect_upright(astronaut)
     assert face.score >= UPRIGHT_SCORE and face.turns == 0
+
+
+def test_a_photo_with_an_upright_face_and_a_turned_one_keeps_both(detector, astronaut):
+    face = astronaut[0:260, 110:330]
+    soft = cv2.GaussianBlur(face, (0, 0), 9)  # upright, found below UPRIGHT_SCORE, so the photo is tried in turns
+    canvas = np.full((260, 480, 3), 128, np.uint8)
+    canvas[:, :220], canvas[:220, 220:] = soft, np.rot90(face, 1)
+    found = detector.detect_upright(canvas)
+    assert sorted(f.turns for f in found) == [0, 3] and len(detector.detect(canvas)) == 2
