@@ -205,10 +205,20 @@ def test_a_label_saved_meanwhile_is_shown_not_overwritten(seeded, store):
     assert not [w for w in at.warning if "Not saved" in w.value]
 
 
+def test_an_untouched_form_follows_a_label_saved_meanwhile(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    store.label(seeded["real"], "Bob", agreement="agree", final_verdict="REAL", expected_revision=0)
+    at.run()  # any rerun: Carol chose nothing, so there is nothing of hers to keep or to save
+    assert at.radio[0].value == "agree" and not any("Not saved yet" in c.value for c in at.caption)
+    assert [b for b in at.button if b.label == "Save label"][0].disabled
+    assert any("Bob changed the label" in t.value for t in at.toast)
+
+
 def test_the_current_label_can_be_loaded_instead(seeded, store):
     at = cases_page("Carol", case=seeded["real"])
+    [s for s in at.selectbox if s.label == "Final verdict"][0].set_value("FAKE").run()  # Carol's choice, not saved
     store.label(seeded["real"], "Bob", agreement="agree", expected_revision=0)
-    at.run()  # any rerun: the form keeps what Carol opened and says what changed
+    at.run()  # any rerun: the form keeps Carol's choice and says what changed
     assert any("Bob changed this label" in i.value for i in at.info)
     [b for b in at.button if b.label == "Load the current label"][0].click().run()
     assert at.radio[0].value == "agree" and not any("changed this label" in i.value for i in at.info)
@@ -423,6 +433,10 @@ def test_a_case_deleted_meanwhile_is_never_claimed_nor_resaved_unasked(store, en
     assert any("was deleted meanwhile" in i.value for i in at.info) and not at.success
     assert not any(link.label.startswith("Open case #") for link in at.get("page_link"))
     assert store.count_cases() == 1  # not saved again unasked
+    at.switch_page("pages/model_card.py").run()
+    at.switch_page("pages/analyze_image.py").run()
+    (notice,) = [i.value for i in at.info if i.value.startswith("Your last analysis here")]
+    assert "it is not saved as a case" in notice and not any(l.label.startswith("Open case") for l in at.get("page_link"))
     at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()  # uploaded again: saved again
     (saved,) = [s.value for s in at.success]
     assert store.count_cases() == 2 and saved == f"Saved as case #{store.find(sha_of(astronaut_jpeg)).id}."

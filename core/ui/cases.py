@@ -135,12 +135,10 @@ def _confidence_text(confidence: float | None) -> str:
 
 
 def _confidence_options(case: Case) -> list[str]:
-    """The form's steps, plus a stored confidence off them (one set from the API or the CLI), so
-    saving the form again keeps it instead of clearing it."""
-    shown = _confidence_text(case.label_confidence)
-    if shown in CONFIDENCES:
-        return CONFIDENCES
-    return [NOT_SET, *sorted({*CONFIDENCES[1:], shown}, key=lambda text: int(text[:-1]))]
+    """The form's steps, plus a confidence off them (one set from the API or the CLI) that is stored or
+    in the form, so saving the form again keeps it instead of clearing it."""
+    off = {_confidence_text(case.label_confidence), st.session_state.get(_label_key(case.id, "confidence"), NOT_SET)}
+    return [NOT_SET, *sorted({*CONFIDENCES[1:], *off} - {NOT_SET}, key=lambda text: int(text[:-1]))]
 
 
 def _label_text(case: Case) -> str:
@@ -160,31 +158,45 @@ def _fill_form(case_id: int, values: dict[str, str]) -> None:
 
 
 def _load_label(case: Case) -> None:
-    """Fill the form with the stored label and remember its revision (also a button's callback:
+    """Fill the form with the stored label and remember it and its revision (also a button's callback:
     widget values can only be set before the widgets are drawn)."""
     _fill_form(case.id, _stored_label(case))
-    st.session_state[_label_key(case.id, "revision")] = case.label_revision
+    _loaded(case)
     st.session_state.pop(_label_key(case.id, "conflict"), None)
+
+
+def _loaded(case: Case) -> None:
+    """The label the form started from: choices that differ from it are the analyst's own."""
+    st.session_state[_label_key(case.id, "loaded")] = _stored_label(case)
+    st.session_state[_label_key(case.id, "revision")] = case.label_revision
 
 
 def _open_form(case: Case) -> None:
     """On coming to a case: its unsaved choices if the analyst left some (Streamlit forgets the values
     of widgets not drawn), else the stored label."""
     draft = st.session_state.get(DRAFTS_KEY, {}).get(case.id)
-    if draft is None or _label_key(case.id, "revision") not in st.session_state:
+    if draft is None or _label_key(case.id, "loaded") not in st.session_state:
         _load_label(case)
     else:
         _fill_form(case.id, draft)
 
 
+def _shown(case: Case) -> dict[str, str]:
+    return {part: st.session_state[_label_key(case.id, part)] for part in LABEL_PARTS}
+
+
+def _touched(case: Case) -> bool:
+    """Whether the form's choices differ from the label it started from: they are the analyst's own."""
+    return _shown(case) != st.session_state[_label_key(case.id, "loaded")]
+
+
 def _keep_draft(case: Case) -> bool:
-    """Remember the form's choices while they differ from the stored label; True when they do."""
+    """Remember the form's choices while the analyst has changed them; True when so."""
     drafts = st.session_state.setdefault(DRAFTS_KEY, {})
-    shown = {part: st.session_state[_label_key(case.id, part)] for part in LABEL_PARTS}
-    if shown == _stored_label(case):
+    if not _touched(case):
         drafts.pop(case.id, None)
         return False
-    drafts[case.id] = shown
+    drafts[case.id] = _shown(case)
     return True
 
 
@@ -196,7 +208,7 @@ def _conflict_notice(case: Case) -> None:
     elif st.session_state[_label_key(case.id, "revision")] != case.label_revision:
         st.info(f"{plain(case.labelled_by or 'Another analyst')} changed this label{on_utc(case.labelled_at)} after "
                 f"you opened it; it is "
-                f"now {_label_text(case)}. The form still shows the label you opened.", icon=":material/sync:")
+                f"now {_label_text(case)}. The form keeps your choices.", icon=":material/sync:")
     else:
         return
     st.button("Load the current label", key=_label_key(case.id, "reload"), on_click=_load_label, args=(case,))
@@ -222,7 +234,7 @@ def _save_label(store: CaseStore, case_id: int, analyst: str, agreement: str, fi
         st.error(_write_failed(exc, "The label could not be saved") + " Your choices are still in the form.",
                  icon=":material/error:")
         return False
-    st.session_state[_label_key(case_id, "revision")] = saved.label_revision
+    _loaded(saved)
     st.session_state.pop(_label_key(case_id, "conflict"), None)
     st.toast(f"Label of case #{case_id} saved.")
     return True
@@ -234,6 +246,9 @@ def label_section(store: CaseStore, case: Case, analyst: str) -> None:
     st.subheader("Analyst label")
     if _label_key(case.id, "agreement") not in st.session_state:  # first view, or back from another case
         _open_form(case)
+    elif st.session_state[_label_key(case.id, "revision")] != case.label_revision and not _touched(case):
+        _load_label(case)  # changed by someone else while this form stood untouched: show it as it is now
+        st.toast(f"{case.labelled_by or 'Another analyst'} changed the label of case #{case.id}; the form shows it now.")
     _conflict_notice(case)
     # Not an st.form: a form keeps its choices in the browser, so moving to another case dropped them unseen.
     with st.container(border=True, key="label-form"):
@@ -349,6 +364,19 @@ def _case_of(store: CaseStore, analysis: Analysis) -> tuple[Case | None, bool]:
     return case, False
 
 
+def _still_saved(sha256: str) -> int | None:
+    """The number of the case this session saved or found for the file, if it still exists."""
+    remembered = st.session_state.get(SAVED_KEY, {}).get(sha256)
+    store = store_or_none() if remembered else None
+    if store is None:
+        return None
+    try:
+        return remembered[0] if _stored(store, remembered[0], sha256) is not None else None
+    except STORE_ERRORS:
+        log.exception("checking the case of the last analysis failed")
+        return None
+
+
 def last_analysis(slot: str) -> Analysis | None:
     """Streamlit empties the uploader when the analyst opens another page: on coming back, the page's
     last analysis is redrawn from the session (its file's bytes are not kept), with a line saying so
@@ -359,16 +387,16 @@ def last_analysis(slot: str) -> Analysis | None:
             st.page_link(CASES_PAGE, label="Your saved analyses are on the Cases page, newest first",
                          icon=":material/folder_open:")
         return None
-    saved = st.session_state.get(SAVED_KEY, {}).get(last.result.sha256)
+    saved = _still_saved(last.result.sha256)
     where = ("it is saved as a case" if saved else
-             "it was not saved as a case (enter your name in the sidebar, then upload the file again, to save it)")
+             "it is not saved as a case (enter your name in the sidebar, then upload the file again, to save it)")
     st.info(f"Your last analysis here: **{plain(last.name)}**; {where}. Streamlit empties the uploader when you open "
             "another page; the result is kept for this session, the file is not. Upload a file to analyze another.",
             icon=":material/history:")
     left, right = st.columns([3, 1])
     with left:
         if saved:
-            open_case_link(saved[0])
+            open_case_link(saved)
     right.button("Clear this result", key=f"{slot}-clear", on_click=st.session_state.pop, args=(slot, None),
                  icon=":material/close:")
     return last
