@@ -248,13 +248,21 @@ def _packet_span(container: av.container.InputContainer, stream: av.video.stream
     return float((end - first) * stream.time_base), count
 
 
+def _first_frame(container: av.container.InputContainer) -> av.VideoFrame | None:
+    """The first frame that decodes, from the start (a duration read from the packets has demuxed to
+    the end); damaged packets are passed over as `_Reader` does. None when nothing decodes."""
+    reader = _Reader(container, container.streams.video[0], 0.0)
+    reader.wanted = float("-inf")  # no frame is skipped
+    try:
+        return next(reader.seek_start(), None)
+    except av.error.FFmpegError:  # sampling reports an undecodable video
+        return None
+
+
 def _upright_size(container: av.container.InputContainer, info: VideoInfo) -> VideoInfo:
     """Width and height as the video is shown, and its rotation, which PyAV gives only on decoded
     frames (the display matrix phones write); read from the first frame, after the size checks."""
-    try:
-        frame = next(container.decode(container.streams.video[0]), None)
-    except av.error.FFmpegError:  # sampling reports an undecodable video
-        frame = None
+    frame = _first_frame(container)
     rotation = round(frame.rotation / 90) % 4 * 90 if frame is not None else 0
     if rotation % 180:
         return replace(info, rotation=rotation, width=info.height, height=info.width)
@@ -324,6 +332,11 @@ class _Reader:
         self.container, self.stream, self.base = container, stream, base
         self.time_base = float(stream.time_base)
         self.wanted = 0.0
+
+    def seek_start(self) -> Iterator[av.VideoFrame]:
+        """Frames from the start of the file."""
+        self.container.seek(0)
+        return self.frames()
 
     def seek(self, at: float) -> Iterator[av.VideoFrame]:
         """Frames from the keyframe at or before `at` seconds (the decoder is flushed)."""

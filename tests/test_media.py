@@ -285,11 +285,12 @@ def _steps(n: int = 20, size: int = 64) -> list[np.ndarray]:
     return [np.full((size, size, 3), 5 + 8 * i, np.uint8) for i in range(n)]
 
 
-def test_a_phone_video_is_turned_upright():
+@pytest.mark.parametrize("fmt", ["mp4", "matroska"])  # Matroska: its length is read from the packets first
+def test_a_phone_video_is_turned_upright(fmt):
     upright = np.zeros((48, 96, 3), np.uint8)
     upright[:, :48] = 255  # white on the left
     stored = np.ascontiguousarray(np.rot90(upright, 1))  # portrait storage, turned back on display
-    data = _write("mp4", [stored] * 10, rotation=-90)
+    data = _write(fmt, [stored] * 10, rotation=-90)
     info = probe_video(data)
     assert (info.width, info.height, info.rotation) == (96, 48, 270)
     frame = next(sample_frames(data, 4)).rgb
