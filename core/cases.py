@@ -191,9 +191,10 @@ def on_utc(at: datetime | None) -> str:
 
 def _next_case_number(session: Session) -> int:
     """One past the highest number ever given (migration 5), so a deleted case's number is never
-    given to another file; the write transaction holds SQLite's lock, so no other writer sees it."""
-    return session.execute(text("UPDATE case_numbers SET last_id = MAX(last_id, COALESCE((SELECT MAX(id) FROM cases), 0)) + 1 "
-                                "RETURNING last_id")).scalar_one()
+    given to another file; the write transaction holds SQLite's lock, so no other writer sees it
+    (no UPDATE ... RETURNING: SQLite before 3.35 lacks it)."""
+    session.execute(text("UPDATE case_numbers SET last_id = MAX(last_id, COALESCE((SELECT MAX(id) FROM cases), 0)) + 1"))
+    return session.execute(text("SELECT last_id FROM case_numbers")).scalar_one()
 
 
 def _now() -> datetime:

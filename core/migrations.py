@@ -172,9 +172,14 @@ def _v4_label_revision(conn: Connection) -> None:
 def _v5_case_numbers(conn: Connection) -> None:
     """The highest case number ever given. SQLite gives a new row the highest existing id + 1, so a
     deleted newest case's number would name the next file, in links and reports already handed on;
-    PostgreSQL's sequence never reuses one. Seeded with the highest current number."""
+    PostgreSQL's sequence never reuses one. Seeded with the highest current number or the number of
+    cases ever made (the audit trail's creations), whichever is higher: no number given before is
+    given again."""
     conn.execute(text("CREATE TABLE case_numbers (last_id BIGINT NOT NULL)"))
-    conn.execute(text("INSERT INTO case_numbers (last_id) SELECT COALESCE(MAX(id), 0) FROM cases"))
+    conn.execute(text(
+        "INSERT INTO case_numbers (last_id) SELECT CASE WHEN kept > made THEN kept ELSE made END FROM "
+        "(SELECT COALESCE(MAX(id), 0) AS kept FROM cases) AS k, (SELECT COUNT(*) AS made FROM audit WHERE action = 'create') AS m"
+    ))
 
 
 STEPS: list[Step] = [

@@ -463,6 +463,22 @@ def test_a_deleted_case_number_is_never_given_again(store):
     assert store.save(sample_result(sha(92)), "c.jpg", "ann").case.id == newest + 1 > first
 
 
+def test_numbers_given_before_the_upgrade_to_version_5_are_not_given_again(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = cases.make_engine(url)
+    migrations.upgrade(engine.execution_options(write=True), target=4)
+    with monkeypatch.context() as old_tool:  # version 4 gave the highest id + 1
+        old_tool.setattr(cases, "_next_case_number", lambda session: session.execute(
+            text("SELECT COALESCE(MAX(id), 0) + 1 FROM cases")).scalar_one())
+        store = cases.CaseStore(engine)
+        ids = [store.save(sample_result(sha(60 + i)), f"{i}.jpg", "ann").case.id for i in range(3)]
+        store.delete(ids[-1], "ann", confirm=True)  # the newest case, its number already in a report
+    engine.dispose()
+    upgraded = cases.open_store(url)
+    assert upgraded.save(sample_result(sha(70)), "next.jpg", "bob").case.id == ids[-1] + 1
+    upgraded.close()
+
+
 def test_migrated_schema_matches_the_models(store):
     live = inspect(store.engine)
     for table in cases.METADATA.sorted_tables:
