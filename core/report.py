@@ -346,9 +346,12 @@ def _heatmaps_html(case: Case) -> str:
 
 
 def _rerun_command(case: Case) -> str:
-    """The command that analyzes the file again as it was analyzed here (with that code and model)."""
+    """The command that analyzes the file again as here, given the code and model named above: into a
+    store of its own, since a file already in a store is not analyzed again."""
     frames = case.media.get("frames_requested") or case.media.get("frames_sampled")
-    return "python -m core.cli scan FILE" + (f" --frames {frames}" if case.kind == "video" and frames else "")
+    return ("python -m core.cli scan FILE --db sqlite:///rerun.db --out rerun"
+            + (f" --frames {frames}" if case.kind == "video" and frames else "")
+            + " (with that code checked out and that model in weights/, or --weights FOLDER)")
 
 
 def _case_html(case: Case, current_model: str | None, with_charts: bool) -> str:

@@ -121,7 +121,8 @@ def test_html_says_which_code_made_each_result_and_how_to_run_it_again(two_cases
     from core import code_version
     image, video = (report.export_html([case], charts_inline=False) for case in two_cases)
     assert f"<th>Code</th><td>{code_version()}</td>" in image and "+" in code_version()
-    assert "python -m core.cli scan FILE</td>" in image and "python -m core.cli scan FILE --frames 4</td>" in video
+    assert "python -m core.cli scan FILE --db sqlite:///rerun.db --out rerun (with" in image
+    assert "--out rerun --frames 4 (with" in video
 
 
 def test_html_puts_the_analysts_verdict_above_the_models(two_cases):
