@@ -13,7 +13,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from core import report
-from core.analyze import AnalysisResult, Engine
+from core.analyze import Engine
 from core.cases import (
     AGREEMENTS, FINAL_VERDICTS, STORE_ERRORS, AuditEntry, Batch, Case, CaseNotFound, CaseStore, LabelConflict, on_utc,
 )
@@ -335,8 +335,8 @@ def _save(engine: Engine, store: CaseStore, upload: UploadedFile, analysis: Anal
 
 
 def _stored(store: CaseStore, case_id: int, sha256: str) -> Case | None:
-    """The case if it still exists and is still this file's (SQLite may give a deleted case's number
-    to the next one)."""
+    """The case if it still exists and is still this file's (a store from before schema 5 may have
+    given a deleted case's number to another file)."""
     try:
         case = store.get(case_id)
     except CaseNotFound:
