@@ -350,6 +350,9 @@ def fragile_threshold(label: str, score_range: list[float] | None, thresholds: d
 TURNED_NOTE = ("{which} lie turned in this photo, and no orientation tag says so (upload pipelines often strip it): "
                "they were found and scored turned upright ({turn}). Boxes are drawn on the photo as it is.")
 TURN_WORDS = {1: "a quarter turn to the left", 2: "a half turn", 3: "a quarter turn to the right"}
+TURN_HINT_NOTE = ("The faces may lie turned in this photo ({turn} would set them upright): the face finder was a little "
+                  "surer of them turned, too little to turn them itself. The detector, trained on upright faces, scores "
+                  "turned faces high: if they lie turned, turn the photo upright and analyze it again.")
 
 
 def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> AnalysisResult:
@@ -373,6 +376,8 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
     if turned:
         which = "The faces" if len(turned) == len(faces) else f"{len(turned)} of the {len(faces)} faces"
         result.notes.append(TURNED_NOTE.format(which=which, turn=TURN_WORDS[turned[0].turns]))
+    elif faces and faces[0].turn_hint:
+        result.notes.append(TURN_HINT_NOTE.format(turn=TURN_WORDS[faces[0].turn_hint]))
     if not faces:
         result.whole_image = _whole_image(engine, rgb)
         result.notes.append("If the picture does show a person, analyze a larger or closer-cropped copy.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -23,7 +23,8 @@ CROP_MARGIN = 1.3  # crop side = margin * longest box side: whole head plus some
 # many such faces (its landmarks then read as upright), which the model, trained upright, scores high.
 # Measured on dev photos in quarter turns (docs/evaluation.md, "Turned photos"): 83 % of upright faces
 # score at least UPRIGHT_SCORE and 0-6 % of turned ones; judged on a copy of ORIENT_SIDE px, a turn beat
-# the photo as it was by TURN_MARGIN on 1 of 813 upright photos, on 95 % of quarter-turned, 65 % of upside-down.
+# the photo as it was by TURN_MARGIN on 1 of 813 upright photos, on 95 % of quarter-turned, 65 % of upside-down;
+# a smaller gain is reported as a hint (`turn_hint`), not taken.
 UPRIGHT_SCORE = 0.9
 TURN_MARGIN = 0.05
 ORIENT_SIDE = 320
@@ -38,6 +39,7 @@ class Face:
     score: float
     landmarks: np.ndarray = field(repr=False)  # 5 x 2: right eye, left eye, nose, mouth right, mouth left
     turns: int = 0  # quarter turns counter-clockwise (np.rot90) that make the face upright
+    turn_hint: int = 0  # a quarter turn that found faces a little more surely, too little to be taken
 
     @property
     def size(self) -> float:
@@ -81,23 +83,23 @@ class FaceDetector:
         faces = self.detect(rgb)
         if faces and max(f.score for f in faces) >= UPRIGHT_SCORE:
             return faces
-        turns = self._best_turn(rgb)
-        if not turns:
-            return faces
+        turns, gain = self._best_turn(rgb)
+        if gain < TURN_MARGIN:  # a turn a little surer than the photo as it is: said, not taken
+            return [replace(face, turn_hint=turns) for face in faces] if gain > 0 else faces
         turned = [_unturned(face, turns, rgb.shape) for face in self.detect(np.ascontiguousarray(np.rot90(rgb, turns)))]
         kept = [face for face in faces if all(_iou(face, t) < SAME_FACE_IOU or face.score > t.score for t in turned)]
         turned = [t for t in turned if all(_iou(face, t) < SAME_FACE_IOU or t.score >= face.score for face in faces)]
         return sorted(kept + turned, key=lambda f: -f.box[2] * f.box[3])
 
-    def _best_turn(self, rgb: np.ndarray) -> int:
-        """The quarter turn whose best face beats the photo as it is by TURN_MARGIN, or 0."""
+    def _best_turn(self, rgb: np.ndarray) -> tuple[int, float]:
+        """The quarter turn whose best face scores highest, and by how much it beats the photo as it is."""
         h, w = rgb.shape[:2]
         scale = min(1.0, ORIENT_SIDE / max(h, w))
         small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         best = [max((f.score for f in self._detect_once(np.ascontiguousarray(np.rot90(small, k)))), default=0.0)
                 for k in range(4)]
-        k = int(np.argmax(best))
-        return k if best[k] >= best[0] + TURN_MARGIN else 0
+        k = int(np.argmax(best[1:])) + 1
+        return k, best[k] - best[0]
 
     def _shrunk(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
         """The image with its longest side at most `max_side`, and the scale applied."""

@@ -1,4 +1,5 @@
 """core.analyze and core.explain: the pipeline on an image and a video, aggregation, verdicts, Grad-CAM."""
+import dataclasses
 import hashlib
 import json
 import threading
@@ -44,6 +45,13 @@ def test_a_photo_lying_on_its_side_is_scored_upright_and_says_so(engine, astrona
     assert turned.verdict.score == upright.verdict.score
     assert any("a quarter turn to the right" in note for note in turned.notes)
     assert not any("turned upright" in note for note in upright.notes)
+
+
+def test_a_turn_too_uncertain_to_take_is_said(engine, astronaut, monkeypatch):
+    from core.faces import FaceDetector
+    monkeypatch.setattr(FaceDetector, "detect_upright", lambda self, rgb: [
+        dataclasses.replace(f, turn_hint=2) for f in self.detect(rgb)])
+    assert any("a half turn would set them upright" in note for note in analyze_image(engine, astronaut).notes)
 
 
 def test_no_face_image_gets_labelled_whole_image_scores(engine, no_face_png):

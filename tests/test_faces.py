@@ -117,3 +117,11 @@ def test_a_photo_with_an_upright_face_and_a_turned_one_keeps_both(detector, astr
     canvas[:, :220], canvas[:220, 220:] = soft, np.rot90(face, 1)
     found = detector.detect_upright(canvas)
     assert sorted(f.turns for f in found) == [0, 3] and len(detector.detect(canvas)) == 2
+
+
+@pytest.mark.parametrize("gain, hint", [(0.02, 2), (-0.1, 0)])
+def test_a_turn_a_little_surer_than_the_photo_is_said_not_taken(detector, astronaut, monkeypatch, gain, hint):
+    soft = cv2.GaussianBlur(astronaut, (0, 0), 9)  # its face is found below UPRIGHT_SCORE: turns are tried
+    monkeypatch.setattr(FaceDetector, "_best_turn", lambda *_: (2, gain))
+    faces = detector.detect_upright(soft)
+    assert faces and all(f.turns == 0 and f.turn_hint == hint for f in faces)
