@@ -43,7 +43,7 @@ LIMITS = (
 )
 HEATMAP_GUIDE = (
     "Grad-CAM: red marks the regions whose features most raised the branch's 'manipulated' score. It shows "
-    "where the evidence lies, not that a region was edited. Grey hatching marks crop area past the photo's edge, "
+    "where the evidence lies, not that a region was edited. Grey hatching marks crop area past the picture's edge, "
     "filled by repeating the edge: heat there is no evidence."
 )
 CSV_COLUMNS = (

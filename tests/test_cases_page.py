@@ -287,6 +287,7 @@ def test_a_failed_label_note_or_delete_is_a_plain_message(seeded, store, monkeyp
 def test_a_note_not_added_waits_in_its_box(seeded, store):
     at = cases_page("Carol", case=seeded["real"])
     at.text_area[0].set_value("Half-written").run()
+    assert any("Not added yet" in c.value for c in at.caption)
     at.button(key="cases-next").click().run()
     assert at.text_area[0].value == "" and any(f"note on #{seeded['real']}." in c.value for c in at.caption)
     at.button(key="cases-previous").click().run()
@@ -410,6 +411,7 @@ def test_analysis_is_saved_once_and_known_on_reupload(store, engine, astronaut_j
     assert "astronaut" in notice and "it is saved as a case" in notice
     assert any(link.label == f"Open case #{case.id}" for link in at.get("page_link"))
     assert len(verdicts(at)) == 1 and at.get("plotly_chart")  # the result itself, redrawn
+    assert [d.label for d in at.get("download_button")] == ["JSON", "CSV", "HTML report"]  # its case's report still
     assert any("upload the file again to compute it" in c.value for c in at.caption)  # its bytes are not kept
     assert store.count_cases() == 1
     at.button(key=f"{IMAGE_SLOT}-clear").click().run()
@@ -436,7 +438,7 @@ def test_a_case_deleted_meanwhile_is_never_claimed_nor_resaved_unasked(store, en
     at.switch_page("pages/model_card.py").run()
     at.switch_page("pages/analyze_image.py").run()
     (notice,) = [i.value for i in at.info if i.value.startswith("Your last analysis here")]
-    assert "it is not saved as a case" in notice and not any(l.label.startswith("Open case") for l in at.get("page_link"))
+    assert "its case #1 was deleted since" in notice and not any(l.label.startswith("Open case") for l in at.get("page_link"))
     at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()  # uploaded again: saved again
     (saved,) = [s.value for s in at.success]
     assert store.count_cases() == 2 and saved == f"Saved as case #{store.find(sha_of(astronaut_jpeg)).id}."

@@ -304,6 +304,7 @@ def notes_section(store: CaseStore, case: Case, analyst: str) -> None:
                   key=_note_key(case.id, "add"))
     if text.strip():
         drafts[case.id] = text
+        st.caption(":orange[:material/edit: Not added yet.] The text stays here if you open another case.")
     else:
         drafts.pop(case.id, None)
 
@@ -364,17 +365,20 @@ def _case_of(store: CaseStore, analysis: Analysis) -> tuple[Case | None, bool]:
     return case, False
 
 
-def _still_saved(sha256: str) -> int | None:
-    """The number of the case this session saved or found for the file, if it still exists."""
+def _saved_case(sha256: str) -> tuple[CaseStore | None, Case | None, str]:
+    """The store, the case this session saved or found for the file (None if there is none or it was
+    deleted since), and where the analysis stands, in words."""
     remembered = st.session_state.get(SAVED_KEY, {}).get(sha256)
-    store = store_or_none() if remembered else None
-    if store is None:
-        return None
+    if remembered is None:
+        return None, None, ("it is not saved as a case" if case_settings().analyst else
+                            "it is not saved as a case (enter your name in the sidebar, then upload the file again, to save it)")
+    store = store_or_none()
     try:
-        return remembered[0] if _stored(store, remembered[0], sha256) is not None else None
+        case = _stored(store, remembered[0], sha256) if store is not None else None
     except STORE_ERRORS:
         log.exception("checking the case of the last analysis failed")
-        return None
+        case = None
+    return store, case, ("it is saved as a case" if case else f"its case #{remembered[0]} was deleted since")
 
 
 def last_analysis(slot: str) -> Analysis | None:
@@ -387,19 +391,24 @@ def last_analysis(slot: str) -> Analysis | None:
             st.page_link(CASES_PAGE, label="Your saved analyses are on the Cases page, newest first",
                          icon=":material/folder_open:")
         return None
-    saved = _still_saved(last.result.sha256)
-    where = ("it is saved as a case" if saved else
-             "it is not saved as a case (enter your name in the sidebar, then upload the file again, to save it)")
+    store, case, where = _saved_case(last.result.sha256)
     st.info(f"Your last analysis here: **{plain(last.name)}**; {where}. Streamlit empties the uploader when you open "
             "another page; the result is kept for this session, the file is not. Upload a file to analyze another.",
             icon=":material/history:")
     left, right = st.columns([3, 1])
     with left:
-        if saved:
-            open_case_link(saved)
+        if case is not None:
+            open_case_link(case.id)
     right.button("Clear this result", key=f"{slot}-clear", on_click=st.session_state.pop, args=(slot, None),
                  icon=":material/close:")
+    if case is not None:
+        _case_exports(store, case.id)
     return last
+
+
+def _case_exports(store: CaseStore, case_id: int) -> None:
+    with st.expander(f"Export case #{case_id} as a report"):
+        exports_section(lambda: [store.get(case_id)], f"case-{case_id}", f"analysis-export-{case_id}")
 
 
 def exports_section(cases_of: Callable[[], list[Case]], name: str, key: str, batch: Batch | None = None) -> None:
@@ -451,8 +460,7 @@ def case_section(engine: Engine, upload: UploadedFile | None, analysis: Analysis
         else:  # saved before, or the stored case holds an earlier analysis (another frame count)
             _known_notice(case)
         open_case_link(case.id)
-        with st.expander(f"Export case #{case.id} as a report"):
-            exports_section(lambda: [store.get(case.id)], f"case-{case.id}", f"analysis-export-{case.id}")
+        _case_exports(store, case.id)
     except CaseNotFound:
         st.info("The case of this file was deleted meanwhile; upload the file again to save it again.")
     except STORE_ERRORS:

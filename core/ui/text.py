@@ -32,7 +32,7 @@ ETHICS_TEXT = (
 )
 # All a user sees of a database error: its text holds the SQL and its parameters (file names).
 STORE_TROUBLE = "the case store reported an error (the details are in the server log)"
-OUTSIDE_TEXT = ("The crop runs past the photo's edge: the model saw the edge repeated there, hatched grey on the "
+OUTSIDE_TEXT = ("The crop runs past the picture's edge: the model saw the edge repeated there, hatched grey on the "
                 "heatmap; heat under the hatching is no evidence.")
 HEATMAP_HELP = (
     "How to read the heatmap: red marks the regions whose features most raised this branch's "
