@@ -295,6 +295,15 @@ def test_j_and_k_step_through_the_listed_cases_but_not_while_typing(page: Page, 
     expect(note).to_have_value("checked itk")
     expect(page.get_by_role("heading", name=f"Case #{first}", level=2)).to_be_visible()
     note.blur()
+    page.locator(".st-key-label-form").get_by_text("disagree", exact=True).click()  # a label choice, not saved
+    wait_idle(page)
+    page.locator("h1").first.click()  # the focus leaves the form, as an analyst's next key press would find it
     page.keyboard.press("k")
     expect(page.get_by_role("heading", name=f"Case #{second}", level=2)).to_be_visible()
+    expect(page.get_by_text(f"Not saved yet: label on #{first}; note on #{first}.")).to_be_visible()
     wait_idle(page)
+    page.keyboard.press("j")  # back: the unsaved choice and the note are still there
+    expect(page.get_by_role("heading", name=f"Case #{first}", level=2)).to_be_visible()
+    wait_idle(page)
+    expect(page.locator(".st-key-label-form").get_by_role("radio", name="disagree")).to_be_checked()
+    expect(page.get_by_role("textbox", name="New note")).to_have_value("checked itk")
