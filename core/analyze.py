@@ -194,6 +194,11 @@ class AnalysisResult:
     code_version: str = field(default_factory=code_version)  # the release and git commit that made it
 
     @property
+    def judged_frames(self) -> int:
+        """Sampled frames with at least one judged face: what a video's score averages over."""
+        return sum(1 for frame in self.frames if frame.score is not None)
+
+    @property
     def faces(self) -> list[FaceResult]:
         return [face for frame in self.frames for face in frame.faces]
 

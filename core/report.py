@@ -277,7 +277,7 @@ def _verdict_html(case: Case) -> str:
     lines = [f"<strong style='font-size:1.4em'>Model: {_e(case.verdict)}</strong>"]
     lines += [_e(text) for text in score_text(case.kind, case.verdict, case.score, case.confidence)]
     lines.append(_e(verdict.get("reason")))
-    judged_frames = sum(1 for frame in case.result.get("frames", []) if any(f.get("scores") for f in frame["faces"]))
+    judged_frames = stored_result(case.result).judged_frames
     if case.kind == "video" and judged_frames:
         lines.append(_e(video_score_text(judged_frames)))
     if case.family:

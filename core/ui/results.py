@@ -41,9 +41,8 @@ def verdict_section(result: AnalysisResult) -> None:
     """The verdict banner (label, calibrated confidence, reason, driving branch) with the tool's limits beside it."""
     v = result.verdict
     parts = [f"### {v.label}", *score_text(result.kind, v.label, v.score, v.confidence), v.reason]
-    judged_frames = sum(1 for frame in result.frames if frame.score is not None)
-    if result.kind == "video" and judged_frames:
-        parts.append(video_score_text(judged_frames))
+    if result.kind == "video" and result.judged_frames:
+        parts.append(video_score_text(result.judged_frames))
     if v.family:
         parts.append(f"Driven by the **{v.family}** branch: {_family_text(v.family)}.")
     left, right = st.columns([3, 2])
