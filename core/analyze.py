@@ -360,6 +360,17 @@ TURN_HINT_NOTE = ("The faces may lie turned in this photo ({turn} would set them
                   "turned faces high: if they lie turned, turn the photo upright and analyze it again.")
 
 
+def _turn_notes(faces: list[Face]) -> list[str]:
+    """What `FaceDetector.detect_upright` did, or only suspected, about faces lying turned."""
+    turned = [face for face in faces if face.turns]
+    if turned:
+        which = "The faces" if len(turned) == len(faces) else f"{len(turned)} of the {len(faces)} faces"
+        return [TURNED_NOTE.format(which=which, turn=TURN_WORDS[turned[0].turns])]
+    if faces and faces[0].turn_hint:
+        return [TURN_HINT_NOTE.format(turn=TURN_WORDS[faces[0].turn_hint])]
+    return []
+
+
 def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> AnalysisResult:
     """Find, crop and score every face of an RGB uint8 image."""
     t0 = time.perf_counter()
@@ -377,12 +388,7 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
     if verdict.label == "FAKE" and fragile_threshold("FAKE", result.score_range, engine.detector.thresholds) is not None:
         low, high = result.score_range
         result.notes.append(FRAGILE_NOTE.format(low=low, high=high, threshold=engine.detector.thresholds["fake"]))
-    turned = [face for face in faces if face.turns]
-    if turned:
-        which = "The faces" if len(turned) == len(faces) else f"{len(turned)} of the {len(faces)} faces"
-        result.notes.append(TURNED_NOTE.format(which=which, turn=TURN_WORDS[turned[0].turns]))
-    elif faces and faces[0].turn_hint:
-        result.notes.append(TURN_HINT_NOTE.format(turn=TURN_WORDS[faces[0].turn_hint]))
+    result.notes += _turn_notes(faces)
     if not faces:
         result.whole_image = _whole_image(engine, rgb)
         result.notes.append("If the picture does show a person, analyze a larger or closer-cropped copy.")
@@ -419,7 +425,7 @@ def analyze_video(
     unscored: list[FaceResult] = []
     planned = min(frame_count, info.frame_count)  # sample_frames never asks for more frames than exist
     clock = time.perf_counter()
-    with closing(read_ahead(sample_frames(source, frame_count, limits))) as decoded:  # stops the thread on any error
+    with closing(read_ahead(sample_frames(source, frame_count, limits, info))) as decoded:  # stops the thread on any error
         for i, frame in enumerate(decoded):
             t_decoded = time.perf_counter()
             timings["decode_s"] += t_decoded - clock

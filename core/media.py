@@ -302,16 +302,19 @@ def sample_times(duration: float, count: int) -> list[float]:
     return [duration * (i + 0.5) / count for i in range(count)]
 
 
-def sample_frames(source: Source, count: int, limits: Limits = DEFAULT_LIMITS) -> Iterator[SampledFrame]:
+def sample_frames(source: Source, count: int, limits: Limits = DEFAULT_LIMITS,
+                  info: VideoInfo | None = None) -> Iterator[SampledFrame]:
     """The first frame at or after each of `count` uniform timestamps (`sample_times`; half a frame
-    of slack), streaming. Between targets the decoder skips frames nothing depends on, and it seeks
-    only when the keyframe before the next target is likely past the current position."""
+    of slack), streaming, each turned upright. Between targets the decoder skips frames nothing
+    depends on, and it seeks only when the keyframe before the next target is likely past the current
+    position. `info`, from `probe_video` of the same source, spares reading the facts again (for
+    Matroska, a pass over all its packets)."""
     with _open(source) as container:
-        info = _info(container, _head(source))
-        _check_video(info, limits)
+        if info is None:
+            info = _info(container, _head(source))
+            _check_video(info, limits)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: H.264 from phones and x264 has one slice per frame
-        info = _upright_size(container, info)
         base = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         try:
             # never more timestamps than frames: extra ones would only repeat frames
