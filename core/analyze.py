@@ -360,6 +360,12 @@ TURN_HINT_NOTE = ("The faces may lie turned in this photo ({turn} would set them
                   "turned faces high: if they lie turned, turn the photo upright and analyze it again.")
 
 
+SCREEN_ASPECT = 1.8  # height / width: phone screens are 2 to 2.2, photos 1.5 at most, upright 16:9 video 1.78
+SCREEN_NOTE = ("This picture is as tall as a phone screen: if it is a screenshot, the photo inside it was resampled to the "
+               "screen, which wears away the traces the detector reads (in a QA test, a generated face pasted into a "
+               "screenshot dropped from FAKE to INCONCLUSIVE). Analyze the original picture if you can find it.")
+
+
 def _turn_notes(faces: list[Face]) -> list[str]:
     """What `FaceDetector.detect_upright` did, or only suspected, about faces lying turned."""
     turned = [face for face in faces if face.turns]
@@ -389,6 +395,8 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
         low, high = result.score_range
         result.notes.append(FRAGILE_NOTE.format(low=low, high=high, threshold=engine.detector.thresholds["fake"]))
     result.notes += _turn_notes(faces)
+    if faces and rgb.shape[0] >= SCREEN_ASPECT * rgb.shape[1]:
+        result.notes.append(SCREEN_NOTE)
     if not faces:
         result.whole_image = _whole_image(engine, rgb)
         result.notes.append("If the picture does show a person, analyze a larger or closer-cropped copy.")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.analyze import (BLEND_VIDEO_NOTE, FIRMNESS_FACES, PREVIEW_SIDE, RECROPS, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
+from core.analyze import (BLEND_VIDEO_NOTE, FIRMNESS_FACES, PREVIEW_SIDE, RECROPS, SCREEN_NOTE, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
                           analyze_image_bytes, analyze_video, branch_scores_of, confidence_text, decide, fragile_threshold,
                           frame_preview, score_text, video_score_text)
 from core.explain import gradcam, overlay
@@ -52,6 +52,13 @@ def test_a_turn_too_uncertain_to_take_is_said(engine, astronaut, monkeypatch):
     monkeypatch.setattr(FaceDetector, "detect_upright", lambda self, rgb: [
         dataclasses.replace(f, turn_hint=2) for f in self.detect(rgb)])
     assert any("a half turn would set them upright" in note for note in analyze_image(engine, astronaut).notes)
+
+
+def test_a_picture_as_tall_as_a_phone_screen_says_what_a_screenshot_does(engine, astronaut):
+    screen = np.full((1200, 560, 3), 30, np.uint8)  # 2.14 : 1, as phone screens
+    screen[300:812, 24:536] = astronaut
+    assert SCREEN_NOTE in analyze_image(engine, screen).notes
+    assert SCREEN_NOTE not in analyze_image(engine, astronaut).notes
 
 
 def test_no_face_image_gets_labelled_whole_image_scores(engine, no_face_png):
