@@ -93,18 +93,16 @@ class FaceDetector:
 
     def _best_turn(self, rgb: np.ndarray) -> tuple[int, float]:
         """The quarter turn whose best face scores highest, and by how much it beats the photo as it is."""
-        h, w = rgb.shape[:2]
-        scale = min(1.0, ORIENT_SIDE / max(h, w))
-        small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        small, _ = self._shrunk(rgb, ORIENT_SIDE)
         best = [max((f.score for f in self._detect_once(np.ascontiguousarray(np.rot90(small, k)))), default=0.0)
                 for k in range(4)]
         k = int(np.argmax(best[1:])) + 1
         return k, best[k] - best[0]
 
-    def _shrunk(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
-        """The image with its longest side at most `max_side`, and the scale applied."""
+    def _shrunk(self, rgb: np.ndarray, side: int | None = None) -> tuple[np.ndarray, float]:
+        """The image with its longest side at most `side` (default `max_side`), and the scale applied."""
         h, w = rgb.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
+        scale = min(1.0, (side or self.max_side) / max(h, w))
         if scale == 1.0:
             return rgb, scale
         return cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA), scale
