@@ -14,7 +14,7 @@ from skimage import data
 from core.faces import FaceDetector
 from core.train import cache, soup, validate
 from core.train import data as train_data
-from core.train.augment import colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame, upsampling_chain, native_chain
+from core.train.augment import colour_cast, degrade, generator_traces, glasses, h264, inference_crop, photo_look, seen_small, skin_smoothing, tight_frame, upsampling_chain, native_chain
 from core.train.sbi import NOISE_KINDS, PARTS, composite_blend, face_mask, renoise, self_blend, swap_blend
 
 
@@ -208,7 +208,7 @@ def test_blend_batches_mix_in_part_composites(face_crop, monkeypatch):
 
 
 @pytest.mark.parametrize("mix", [train_data.BlendMix(), train_data.BlendMix(swaps=1.0, tight=1.0),
-                                 train_data.BlendMix(swaps=0.5, poisson=1.0)])
+                                 train_data.BlendMix(swaps=0.5, poisson=1.0), train_data.BlendMix(look=1.0)])
 def test_blend_masks_are_cropped_with_their_twin(face_crop, mix):
     """A twin equals its real face wherever its cropped mask is zero and differs inside it; reals' masks are zero."""
     images, labels, masks = train_data.blend_batch(_one_face_pools(face_crop), 3, 64, np.random.default_rng(2), mix, degraded=False)
@@ -336,6 +336,17 @@ def test_skin_smoothing_smooths_skin_tones_only_and_alike_for_a_pair():
         np.testing.assert_array_equal(out[:, 60:], img[:, 60:])  # blue half untouched
 
 
+def test_photo_look_edits_colour_and_tone_alike_for_a_pair(face_crop):
+    img, _ = face_crop
+    luma = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(float)  # noqa: E731
+    for seed in range(6):
+        out = photo_look(img, seed)
+        np.testing.assert_array_equal(out, photo_look(img, seed))
+        assert out.shape == img.shape and out.dtype == np.uint8
+        assert np.abs(out.astype(int) - img).mean() > 3  # a visible edit
+        assert np.corrcoef(luma(out).ravel(), luma(img).ravel())[0, 1] > 0.9  # of the same picture
+
+
 def _curvature_odd_to_even(grey: np.ndarray) -> float:
     """Mean |second difference| along rows at odd columns over that at even columns."""
     curvature = np.abs(grey[:, :-2] - 2 * grey[:, 1:-1] + grey[:, 2:])  # index j is column j + 1
@@ -439,13 +450,14 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
         assert (z["landmarks"] > 0).all() and (z["landmarks"] < 96).all()  # in the crop's own pixels
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
-        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1",
+        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1", "--look", "1",
                         "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", "--small", "0.5", "--codec", "1", "--sam", "0.05", *TINY,
                         *(["--grey"] if branch == "synthetic" else [])])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
         assert (summary["rank"], summary["level"], summary["xray"]) == ((0.5, 0.1, 1.0) if branch == "blend" else (0.0, 0.0, 0.0))
         assert (summary["colour"], summary["small"]) == ((None, None) if branch == "blend" else (1.0, 0.5))
+        assert summary["look"] == (1.0 if branch == "blend" else None)
         assert summary["grey"] is (branch == "synthetic")
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
         for cue in ("smoothing_auc", "codec_auc", "reshare_auc"):

@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--poisson", type=float, default=0.0, help="blend: share of twins pasted in the gradient domain (a seamless clone, no colour seam)")
     parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--beauty", type=float, default=0.0, help="blend: share of pairs skin-smoothed alike (a phone beauty filter)")
+    parser.add_argument("--look", type=float, default=0.0, help="blend: share of pairs given the same edited photo look (colour, tone curve, vignette)")
     parser.add_argument("--codec", type=float, default=0.0,
                         help="blend: share of pairs encoded alike as H.264 video at CRF 26-40; synthetic: share of faces so encoded, reals and fakes alike")
     parser.add_argument("--codec-scale", type=float, default=1.0,

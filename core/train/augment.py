@@ -9,7 +9,7 @@ import numpy as np
 
 from core.faces import CROP_MARGIN
 
-__all__ = ["degrade", "h264", "CODEC_CRF", "inference_crop", "tight_frame", "glasses", "skin_smoothing", "generator_traces", "upsampling_chain", "native_chain", "colour_cast", "seen_small", "SMALL_SIDES"]
+__all__ = ["degrade", "h264", "CODEC_CRF", "inference_crop", "tight_frame", "glasses", "skin_smoothing", "generator_traces", "upsampling_chain", "native_chain", "colour_cast", "photo_look", "seen_small", "SMALL_SIDES"]
 
 
 def degrade(img: np.ndarray, seed: int) -> np.ndarray:
@@ -223,6 +223,24 @@ def colour_cast(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.6, 1.4), 0, 255)
     out = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB_FULL).astype(np.float32)
     return np.clip(out * rng.uniform(0.85, 1.15, 3), 0, 255).astype(np.uint8)
+
+
+def photo_look(img: np.ndarray, seed: int) -> np.ndarray:
+    """A photo's edited look: a colour rendering (`colour_cast`), a tone curve (gamma and contrast)
+    and, half the time, a vignette; applied alike to a real face and its twin. Graded, contrasty or
+    vignetted real photos are common (stock and social photos), and the training reals are mostly
+    plain: the look must not read as a manipulation."""
+    rng = np.random.default_rng(seed)
+    out = colour_cast(img, rng)
+    x = np.linspace(0.0, 1.0, 256) ** rng.uniform(0.75, 1.35)
+    curve = np.clip(0.5 + (x - 0.5) * rng.uniform(0.8, 1.35), 0.0, 1.0)
+    out = cv2.LUT(out, (curve * 255).astype(np.uint8))
+    if rng.random() < 0.5:
+        height, width = out.shape[:2]
+        y, x = np.ogrid[-1:1:height * 1j, -1:1:width * 1j]
+        falloff = 1.0 - rng.uniform(0.1, 0.4) * (x * x + y * y) / 2
+        out = np.clip(out * falloff[..., None], 0, 255).astype(np.uint8)
+    return out
 
 
 SMALL_SIDES = (52, 150)  # crop sides of faces from about 40 px (the smallest judged) to just under the input size

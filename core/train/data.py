@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.train.augment import CODEC_CRF, colour_cast, degrade, generator_traces, glasses, h264, inference_crop, seen_small, skin_smoothing, tight_frame, upsampling_chain, native_chain
+from core.train.augment import CODEC_CRF, colour_cast, degrade, generator_traces, glasses, h264, inference_crop, photo_look, seen_small, skin_smoothing, tight_frame, upsampling_chain, native_chain
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import NOISE_KINDS, composite_blend, renoise, self_blend, swap_blend
 
@@ -75,7 +75,7 @@ class BlendMix:
     in the gradient domain (`poisson`, a seamless clone) or
     given another noise history inside the blend (`noisy`, of `noise_kinds`); of pairs wearing the
     same drawn glasses, framed close around the face (`tight`), skin-smoothed alike (`beauty`),
-    left undegraded (`clean`) or encoded alike as H.264 video at a high CRF (`codec`), at a size down to
+    given the same edited photo look (`look`), left undegraded (`clean`) or encoded alike as H.264 video at a high CRF (`codec`), at a size down to
     `codec_scale` of the crop's."""
     swaps: float = 0.0
     composites: float = 0.0
@@ -86,6 +86,7 @@ class BlendMix:
     glasses: float = 0.0
     tight: float = 0.0
     beauty: float = 0.0
+    look: float = 0.0
     clean: float = 0.0
     codec: float = 0.0
     codec_scale: float = 1.0
@@ -126,7 +127,7 @@ def draw_reals(pools: dict[str, Pool], count: int, rng: np.random.Generator) -> 
 def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, mix: BlendMix = BlendMix(),
                 degraded: bool = True) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """`pairs` reals and their blended twins, with each image's blend mask cropped alike (zero for a
-    real); each pair shares crop, flip, degradation, framing and any glasses or skin smoothing."""
+    real); each pair shares crop, flip, degradation, framing and any glasses, skin smoothing or look."""
     images, labels, masks = [], [], []
     for pool, i in draw_reals(pools, pairs, rng):
         real, (fake, mask) = pool.crops[i], _twin(pool, i, rng, mix)
@@ -135,6 +136,8 @@ def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Ge
             real, fake = (glasses(img, pool.landmarks[i], seed) for img in (real, fake))
         if mix.beauty and rng.random() < mix.beauty:
             real, fake = (skin_smoothing(img, seed) for img in (real, fake))
+        if mix.look and rng.random() < mix.look:
+            real, fake = (photo_look(img, seed) for img in (real, fake))
         pair_degraded = degraded and not (mix.clean and rng.random() < mix.clean)
         codec = mix.codec_scale if degraded and mix.codec and rng.random() < mix.codec else 0.0  # no draw when off, as above
         images += [finish_crop(img, size, seed, mix.tight, pair_degraded, codec) for img in (real, fake)]
