@@ -464,6 +464,7 @@ class CaseFilter:
     sort: str = "created_at"
     descending: bool = True
     limit: int = 500
+    offset: int = 0  # matches skipped, in the sort order: a page of `limit` cases
 
 
 class HasToDict(Protocol):
@@ -637,7 +638,7 @@ class CaseStore:
         key = SORT_KEYS[f.sort]
         # NULLs (a NO FACE case's score) last either way: SQLite and PostgreSQL put them at opposite ends
         order = [(key.desc() if f.descending else key.asc()).nulls_last(), CaseRow.id.desc() if f.descending else CaseRow.id.asc()]
-        query = select(CaseRow).where(*_conditions(f)).order_by(*order).limit(f.limit)
+        query = select(CaseRow).where(*_conditions(f)).order_by(*order).limit(f.limit).offset(f.offset)
         with self._read() as session:
             return [CaseSummary(**_summary_fields(row)) for row in session.scalars(query)]
 

@@ -221,6 +221,9 @@ def test_date_range_and_sorting(store):
         assert store.list_cases(CaseFilter(sort="score", descending=descending))[-1].id == ids["none"]
     newest = store.list_cases(CaseFilter(limit=1))
     assert newest[0].id == ids["none"]
+    everything = [c.id for c in store.list_cases(CaseFilter(sort="score"))]
+    pages = [[c.id for c in store.list_cases(CaseFilter(sort="score", limit=2, offset=k))] for k in range(0, len(everything), 2)]
+    assert sum(pages, []) == everything and all(len(p) <= 2 for p in pages)  # pages of the same order, no case twice
     with pytest.raises(ValueError, match="sort key"):
         store.list_cases(CaseFilter(sort="sha256; DROP TABLE cases"))
 

@@ -114,6 +114,26 @@ def test_table_lists_filters_and_searches(seeded):
     assert not at.exception
 
 
+def test_more_matches_than_a_page_are_listed_page_by_page(seeded, store, monkeypatch):
+    import core.ui.case_browser
+
+    monkeypatch.setattr(core.ui.case_browser, "PAGE_SIZE", 2)
+    extra = {store.save(sample_result(sha(k)), f"more{k}.jpg", "ann").case.id for k in (4, 5)}
+    at = cases_page()
+    pages = [listed(at)]
+    assert len(pages[0]) == 2 and any("5 case(s) match; cases 1 to 2 are listed" in c.value for c in at.caption)
+    for number in (1, 2):
+        next(s for s in at.selectbox if s.label == "Page").set_value(number).run()
+        pages.append(listed(at))
+    assert [len(p) for p in pages] == [2, 2, 1] and set(sum(pages, [])) == {seeded["fake"], seeded["real"], seeded["video"], *extra}
+    store.delete(pages[2][0], "ann", confirm=True)  # the page emptied: the last page left is shown
+    at.run()
+    assert listed(at) == pages[1] and any("cases 3 to 4 are listed" in c.value for c in at.caption)
+    at.text_input(key="cases-search").set_value("more").run()  # a new search starts on its first page
+    assert sorted(listed(at)) == sorted(extra) and not any(s.label == "Page" for s in at.selectbox)
+    assert not at.exception
+
+
 def test_a_batch_reopens_from_the_url(seeded):
     at = cases_page(batch=seeded["batch"])
     assert listed(at) == [seeded["fake"]]

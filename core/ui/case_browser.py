@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import partial
 
 import streamlit as st
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MODEL_VERDICTS = ("FAKE", "INCONCLUSIVE", "REAL", "NO FACE")
 AUDIT_ROWS = 200  # the CLI's `audit` command lists more
+PAGE_SIZE = 500  # cases per page of the list: a table of thousands is slow to draw and to scroll
 SORT_LABELS = {"created_at": "date analyzed", "updated_at": "last change", "file_name": "file name",
                "verdict": "model verdict", "score": "score", "model_version": "model version", "id": "case number"}
 
@@ -85,12 +87,14 @@ def _batch_filter(column, batches: dict[int, Batch]) -> int | None:
 
 
 def case_list_section(store: CaseStore, query: CaseFilter) -> None:
-    """How many cases match, the table (selecting a row opens the case) and the list's exports."""
+    """How many cases match, a page of them in the table (selecting a row opens the case) and the
+    page's exports."""
     st.session_state["cases-listed"] = []  # Previous / Next walk this list: never the one of an earlier run
-    summaries = store.list_cases(query)
     total = store.count_cases(query)
-    st.caption(f"{total} case(s) match" + (f"; the first {len(summaries)} are listed" if total > len(summaries) else "")
-               + (". Select a row to open the case." if summaries else "."))
+    query = replace(query, limit=PAGE_SIZE, offset=_page_offset(total, query))
+    summaries = store.list_cases(query)
+    shown = f"; cases {query.offset + 1} to {query.offset + len(summaries)} are listed" if total > len(summaries) else ""
+    st.caption(f"{total} case(s) match{shown}" + (". Select a row to open the case." if summaries else "."))
     if not summaries:  # an empty grid draws as a blank box with the word "empty"
         return
     _table(summaries)
@@ -98,6 +102,20 @@ def case_list_section(store: CaseStore, query: CaseFilter) -> None:
     batch = store.batch(query.batch_id) if query.batch_id is not None else None
     with st.expander(f"Export the {len(listed)} listed case(s)"):
         exports_section(lambda: [store.get(i) for i in listed], f"batch-{batch.id}" if batch else "cases", "list", batch)
+
+
+def _page_offset(total: int, query: CaseFilter) -> int:
+    """The first case of the page chosen when more than a page match; each search starts on its first
+    page, and a page emptied by deletions falls back to the last one."""
+    pages = -(-total // PAGE_SIZE)
+    if pages <= 1:
+        return 0
+    key = f"cases-page-{hash(repr(query))}"
+    if st.session_state.get(key, 0) >= pages:
+        st.session_state[key] = pages - 1
+    page = st.selectbox("Page", range(pages), key=key, help="J / K walk the cases of this page",
+                        format_func=lambda p: f"cases {p * PAGE_SIZE + 1} to {min(total, (p + 1) * PAGE_SIZE)} of {total}")
+    return page * PAGE_SIZE
 
 
 def store_audit_section(store: CaseStore) -> None:
