@@ -151,12 +151,11 @@ def faces_section(engine: Engine, result: AnalysisResult, frame: FrameResult, ke
 
 def media_facts_section(result: AnalysisResult) -> None:
     m = result.media
-    cols = st.columns(5)
-    cols[0].metric("Duration", f"{m['duration']:.1f} s")
-    cols[1].metric("Frame rate", f"{m['fps']:.2f} fps")
-    cols[2].metric("Resolution", f"{m['width']} × {m['height']}")
-    cols[3].metric("Codec", m["codec"])
-    cols[4].metric("Frames sampled", f"{m['frames_sampled']}")
+    facts = {"Duration": f"{m['duration']:.1f} s", "Frame rate": f"{m['fps']:.2f} fps", "Resolution": f"{m['width']} × {m['height']}",
+             "Codec": m["codec"], "Frames sampled": f"{m['frames_sampled']}"}
+    with st.container(horizontal=True, gap="medium"):  # wraps in a narrow window, where five columns cut the values
+        for label, value in facts.items():
+            st.metric(label, value, width="content")
     # exact bytes, as on the Cases page: a short clip read "0.0 MB"
     turned = f" · stored turned, shown rotated {m['rotation']}° (as phones record)" if m.get("rotation") else ""
     st.caption(f"Container {m['container']} · about {m['frame_count']} frames · {m['bytes']:,} bytes{turned}")
