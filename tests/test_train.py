@@ -208,7 +208,8 @@ def test_blend_batches_mix_in_part_composites(face_crop, monkeypatch):
 
 
 @pytest.mark.parametrize("mix", [train_data.BlendMix(), train_data.BlendMix(swaps=1.0, tight=1.0),
-                                 train_data.BlendMix(swaps=0.5, poisson=1.0), train_data.BlendMix(look=1.0)])
+                                 train_data.BlendMix(swaps=0.5, poisson=1.0), train_data.BlendMix(look=1.0),
+                                 train_data.BlendMix(tilt=1.0)])
 def test_blend_masks_are_cropped_with_their_twin(face_crop, mix):
     """A twin equals its real face wherever its cropped mask is zero and differs inside it; reals' masks are zero."""
     images, labels, masks = train_data.blend_batch(_one_face_pools(face_crop), 3, 64, np.random.default_rng(2), mix, degraded=False)
@@ -286,6 +287,18 @@ def test_inference_crop_replicates_edges_instead_of_black():
     for seed in range(10):  # jittered crops may reach past the cached crop's edge
         out = inference_crop(grey, 1.0, 96, np.random.default_rng(seed), flip=True)
         assert out.shape == (96, 96, 3) and out.min() == 200
+
+
+def test_inference_crop_turns_the_face_about_its_centre():
+    """A bright bar across the middle: upright as it was at angle 0, up and down at 90 degrees, and at
+    20 degrees the bar leans by 20 degrees."""
+    bar = np.zeros((cache.CACHE_SIZE, cache.CACHE_SIZE, 3), np.uint8)
+    bar[cache.CACHE_SIZE // 2 - 20 : cache.CACHE_SIZE // 2 + 20] = 255
+    lean = lambda out: np.degrees(0.5 * np.arctan2(2 * cv2.moments(out[..., 0])["mu11"], cv2.moments(out[..., 0])["mu20"] - cv2.moments(out[..., 0])["mu02"]))  # noqa: E731
+    crop = lambda angle: inference_crop(bar, 1.0, 96, np.random.default_rng(0), flip=False, angle=angle)  # noqa: E731
+    assert abs(lean(crop(0.0))) < 1 and abs(abs(lean(crop(90.0))) - 90) < 1
+    assert abs(abs(lean(crop(20.0))) - 20) < 2
+    assert crop(20.0)[48, 48, 0] == 255  # about the centre: the bar still crosses it
 
 
 def _kept_span(img: np.ndarray) -> tuple[int, int]:
@@ -450,17 +463,17 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
         assert (z["landmarks"] > 0).all() and (z["landmarks"] < 96).all()  # in the crop's own pixels
     for branch in ("blend", "synthetic"):
         out = tmp_path / branch
-        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1", "--look", "1",
+        train_cli.main(["--cache", str(tmp_path / "cache"), "--branch", branch, "--out", str(out), "--steps", "1", "--size", "64", "--beauty", "1", "--look", "1", "--tilt", "1",
                         "--rank", "0.5", "--level", "0.1", "--xray", "1", "--colour", "1", "--small", "0.5", "--codec", "1", "--sam", "0.05", *TINY,
                         *(["--grey"] if branch == "synthetic" else [])])
         summary = json.loads((out / "summary.json").read_text())
         assert summary["steps"] == 1 and 0.0 <= summary["held_out_auc"] <= 1.0
         assert (summary["rank"], summary["level"], summary["xray"]) == ((0.5, 0.1, 1.0) if branch == "blend" else (0.0, 0.0, 0.0))
         assert (summary["colour"], summary["small"]) == ((None, None) if branch == "blend" else (1.0, 0.5))
-        assert summary["look"] == (1.0 if branch == "blend" else None)
+        assert summary["look"] == summary["tilt"] == (1.0 if branch == "blend" else None)
         assert summary["grey"] is (branch == "synthetic")
         assert 0.0 <= summary["held_out_auc_undegraded"] <= 1.0
-        for cue in ("smoothing_auc", "codec_auc", "reshare_auc"):
+        for cue in ("smoothing_auc", "codec_auc", "reshare_auc", "look_auc", "tilt_auc"):
             assert (0.0 <= summary[cue] <= 1.0) if branch == "blend" else summary[cue] is None
         assert summary["codec"] == 1.0 and summary["swaps"] == (0.3 if branch == "blend" else None)
         assert (out / "checkpoint.pt").exists()
@@ -474,9 +487,9 @@ def test_cache_and_one_training_step(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out.splitlines()
     rows = [line.split("|") for line in printed if line.startswith(("| blend", "| synthetic"))]
     assert len(rows) == 2 and all(0.0 <= float(cell) <= 1.0 for row in rows for cell in row[2:5])
-    assert all(0.0 <= float(cell) <= 1.0 for cell in rows[0][5:9])  # pairs, smoothing, codec, reshare: blend branch only
-    assert [cell.strip() for cell in rows[1][5:9]] == ["n/a"] * 4
-    sizes = [line.split("|") for line in printed if " to " in line]
+    assert all(0.0 <= float(cell) <= 1.0 for cell in rows[0][5:11])  # pairs, smoothing, codec, reshare, look, tilt: blend branch only
+    assert [cell.strip() for cell in rows[1][5:11]] == ["n/a"] * 6
+    sizes = [line.split("|") for line in printed if line.startswith("| 0.")]
     assert len(sizes) == 3 and all(0.0 <= float(cell) <= 1.0 for row in sizes for cell in row[2:4])
 
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from core.model import create_branch, to_tensor, BranchConfig
 from core.train import cache as crop_cache
-from core.train.data import BlendMix, SyntheticMix, blend_batch, load_pools, synthetic_batch
+from core.train.data import TILT_MAX, BlendMix, SyntheticMix, blend_batch, load_pools, synthetic_batch
 from core.train.export import export
 from core.train.sbi import NOISE_KINDS
 from core.train.validate import held_out_figures
@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--glasses", type=float, default=0.0, help="blend: share of pairs wearing the same drawn glasses")
     parser.add_argument("--beauty", type=float, default=0.0, help="blend: share of pairs skin-smoothed alike (a phone beauty filter)")
     parser.add_argument("--look", type=float, default=0.0, help="blend: share of pairs given the same edited photo look (colour, tone curve, vignette)")
+    parser.add_argument("--tilt", type=float, default=0.0, help=f"blend: share of pairs tilted alike, up to {TILT_MAX:g} degrees either way")
     parser.add_argument("--codec", type=float, default=0.0,
                         help="blend: share of pairs encoded alike as H.264 video at CRF 26-40; synthetic: share of faces so encoded, reals and fakes alike")
     parser.add_argument("--codec-scale", type=float, default=1.0,

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.faces import CROP_MARGIN
 
-__all__ = ["degrade", "h264", "CODEC_CRF", "inference_crop", "tight_frame", "glasses", "skin_smoothing", "generator_traces", "upsampling_chain", "native_chain", "colour_cast", "photo_look", "seen_small", "SMALL_SIDES"]
+__all__ = ["degrade", "h264", "CODEC_CRF", "inference_crop", "tilted", "tight_frame", "glasses", "skin_smoothing", "generator_traces", "upsampling_chain", "native_chain", "colour_cast", "photo_look", "seen_small", "SMALL_SIDES"]
 
 
 def degrade(img: np.ndarray, seed: int) -> np.ndarray:
@@ -64,14 +64,24 @@ def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else img
 
 
-def inference_crop(img: np.ndarray, cache_margin: float, size: int, rng: np.random.Generator, flip: bool) -> np.ndarray:
-    """Re-crop a cached wide crop at the app's margin, with a little scale and shift jitter."""
+def inference_crop(img: np.ndarray, cache_margin: float, size: int, rng: np.random.Generator, flip: bool, angle: float = 0.0) -> np.ndarray:
+    """Re-crop a cached wide crop at the app's margin, with a little scale and shift jitter, turned
+    `angle` degrees about the face's centre (a head tilted as in the photo)."""
     full = img.shape[0]
     side = full * CROP_MARGIN / cache_margin * rng.uniform(0.92, 1.12)
     cx, cy = full / 2 + rng.uniform(-0.04, 0.04, 2) * side
-    matrix = np.array([[size / side, 0, size / 2 - cx * size / side], [0, size / side, size / 2 - cy * size / side]], np.float32)
+    matrix = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
+    matrix[:, 2] += (size / 2 - cx, size / 2 - cy)  # the face's centre to the crop's
     out = cv2.warpAffine(img, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
     return out[:, ::-1].copy() if flip else out
+
+
+def tilted(img: np.ndarray, seed: int) -> np.ndarray:
+    """The picture turned 8 to 18 degrees either way about its centre, as a head tilted in a real photo is."""
+    rng = np.random.default_rng(seed)
+    height, width = img.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(8, 18) * rng.choice([-1, 1]), 1.0)
+    return cv2.warpAffine(img, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 def tight_frame(img: np.ndarray, cache_margin: float, rng: np.random.Generator) -> np.ndarray:

@@ -11,11 +11,14 @@ from core.train.augment import CODEC_CRF, colour_cast, degrade, generator_traces
 from core.train.cache import CACHE_MARGIN
 from core.train.sbi import NOISE_KINDS, composite_blend, renoise, self_blend, swap_blend
 
-__all__ = ["Pool", "BlendMix", "SyntheticMix", "load_pools", "draw_reals", "finish_crop", "blend_batch", "synthetic_batch", "BLEND_MIX"]
+__all__ = ["Pool", "BlendMix", "SyntheticMix", "load_pools", "draw_reals", "finish_crop", "blend_batch", "synthetic_batch", "BLEND_MIX", "TILT_MAX"]
 
 # Share of each real source in the blend branch: video frames are a third because the product
 # mostly judges video frames; aligned stills and in-the-wild photos make up the rest.
 BLEND_MIX = {"video": 0.34, "utkface": 0.33, "nomask": 0.23, "gan_real": 0.10}
+# Heads tilt (roll) freely in photos and video; UTKFace's are aligned upright. The shipped blend branch
+# read a tilt of 3 to 6 degrees as a cue (core.train.validate), so pairs may be turned alike up to this.
+TILT_MAX = 20.0
 
 
 @dataclass
@@ -53,10 +56,11 @@ def load_pools(cache: Path, held_out: float = 0.08, seed: int = 0) -> tuple[dict
     return train, val
 
 
-def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degraded: bool = True, codec: float = 0.0) -> np.ndarray:
+def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degraded: bool = True, codec: float = 0.0,
+                angle: float = 0.0) -> np.ndarray:
     """Degradation (unless not `degraded`), then with `codec` > 0 an H.264 encoding at a CRF and a
     size between `codec` and 1 of the crop's drawn by the seed, framing (share `tight` cut close
-    around the face) and inference crop; the same seed gives a pair the same of each."""
+    around the face) and inference crop, turned `angle` degrees; the same seed gives a pair the same of each."""
     rng = np.random.default_rng(seed)
     out = degrade(img, seed) if degraded else img
     if codec:
@@ -64,7 +68,7 @@ def finish_crop(img: np.ndarray, size: int, seed: int, tight: float = 0.0, degra
         out = h264(out, CODEC_CRF[0] + seed % crfs, codec + (1.0 - codec) * (seed // crfs % 101) / 100)
     if tight and rng.random() < tight:
         out = tight_frame(out, CACHE_MARGIN, rng)
-    return inference_crop(out, CACHE_MARGIN, size, rng, flip=bool(seed % 2))
+    return inference_crop(out, CACHE_MARGIN, size, rng, flip=bool(seed % 2), angle=angle)
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ class BlendMix:
     in the gradient domain (`poisson`, a seamless clone) or
     given another noise history inside the blend (`noisy`, of `noise_kinds`); of pairs wearing the
     same drawn glasses, framed close around the face (`tight`), skin-smoothed alike (`beauty`),
-    given the same edited photo look (`look`), left undegraded (`clean`) or encoded alike as H.264 video at a high CRF (`codec`), at a size down to
+    given the same edited photo look (`look`), tilted alike by up to TILT_MAX degrees (`tilt`),
+    left undegraded (`clean`) or encoded alike as H.264 video at a high CRF (`codec`), at a size down to
     `codec_scale` of the crop's."""
     swaps: float = 0.0
     composites: float = 0.0
@@ -87,6 +92,7 @@ class BlendMix:
     tight: float = 0.0
     beauty: float = 0.0
     look: float = 0.0
+    tilt: float = 0.0
     clean: float = 0.0
     codec: float = 0.0
     codec_scale: float = 1.0
@@ -127,7 +133,7 @@ def draw_reals(pools: dict[str, Pool], count: int, rng: np.random.Generator) -> 
 def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Generator, mix: BlendMix = BlendMix(),
                 degraded: bool = True) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """`pairs` reals and their blended twins, with each image's blend mask cropped alike (zero for a
-    real); each pair shares crop, flip, degradation, framing and any glasses, skin smoothing or look."""
+    real); each pair shares crop, flip, degradation, framing, tilt and any glasses, skin smoothing or look."""
     images, labels, masks = [], [], []
     for pool, i in draw_reals(pools, pairs, rng):
         real, (fake, mask) = pool.crops[i], _twin(pool, i, rng, mix)
@@ -140,8 +146,9 @@ def blend_batch(pools: dict[str, Pool], pairs: int, size: int, rng: np.random.Ge
             real, fake = (photo_look(img, seed) for img in (real, fake))
         pair_degraded = degraded and not (mix.clean and rng.random() < mix.clean)
         codec = mix.codec_scale if degraded and mix.codec and rng.random() < mix.codec else 0.0  # no draw when off, as above
-        images += [finish_crop(img, size, seed, mix.tight, pair_degraded, codec) for img in (real, fake)]
-        masks += [np.zeros((size, size), np.float32), finish_crop(mask, size, seed, mix.tight, degraded=False)]
+        angle = rng.uniform(-TILT_MAX, TILT_MAX) if mix.tilt and rng.random() < mix.tilt else 0.0
+        images += [finish_crop(img, size, seed, mix.tight, pair_degraded, codec, angle) for img in (real, fake)]
+        masks += [np.zeros((size, size), np.float32), finish_crop(mask, size, seed, mix.tight, degraded=False, angle=angle)]
         labels += [0.0, 1.0]
     return images, np.array(labels, np.float32), np.stack(masks)
 

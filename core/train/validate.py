@@ -20,7 +20,7 @@ import torch
 
 from core.metrics import roc_auc
 from core.model import BranchConfig, grey_rgb, load_detector, to_tensor
-from core.train.augment import h264, photo_look, skin_smoothing
+from core.train.augment import h264, photo_look, skin_smoothing, tilted
 from core.train.data import Pool, blend_batch, draw_reals, finish_crop, load_pools, synthetic_batch
 
 __all__ = ["HeldOut", "held_out_auc", "held_out_scores", "held_out_figures", "cue_auc", "CUES", "auc_by_blend_size", "video_above_photos"]
@@ -82,12 +82,13 @@ def auc_by_blend_size(held: HeldOut, parts: int = 3) -> list[tuple[float, float,
 
 # What must not read as a manipulation, each a change of a whole real face: a phone's beauty filter,
 # re-encoding as video at a CRF that platforms use, at full size and at half size, enlarged again as a crop
-# of a re-shared clip is, and a photo's edited look (colour, tone curve, vignette).
+# of a re-shared clip is, a photo's edited look (colour, tone curve, vignette) and a tilted head.
 CUES: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
     "smoothing": skin_smoothing,
     "codec": lambda img, seed: h264(img, 35),
     "reshare": lambda img, seed: h264(img, 35, scale=0.5),
     "look": photo_look,
+    "tilt": tilted,
 }
 
 
@@ -142,9 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     detector = load_detector(args.weights)
     _, val_pools = load_pools(args.cache, seed=args.seed)
     print("| branch | held-out AUC, degraded | undegraded | undegraded, all grey | twin above its own real, undegraded "
-          "| skin smoothing as a cue (AUC, 0.5 = none) | H.264 at CRF 35 as a cue | the same at half size as a cue | an edited look as a cue "
+          "| skin smoothing as a cue (AUC, 0.5 = none) | H.264 at CRF 35 as a cue | the same at half size as a cue | an edited look as a cue | a tilt of 8 to 18 degrees as a cue "
           "| real video frames above 95 % of real photos (0.05 = alike) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     blend_sizes = []
     for name, net in detector.branches.items():
         cfg = detector.configs[name]
