@@ -161,7 +161,7 @@ def queue_section(case: Case) -> None:
     without going back to the table; a line saying why not when the open case is not in the list."""
     listed = st.session_state.get("cases-listed", [])
     if case.id not in listed:
-        st.caption(f"Case #{case.id} is not in the list above (its filters leave it out), so Previous / Next and the "
+        st.caption(f"Case #{case.id} is not in the list above (its filters leave it out, or it is on another page), so Previous / Next and the "
                    "keys J / K step through nothing here.")
         return
     i = listed.index(case.id)
