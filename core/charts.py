@@ -98,10 +98,11 @@ def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.F
     scores = [fr.score for fr in frames]
     positions = list(range(len(frames)))
     colours = [ZONE_COLOURS[zone(s, result.thresholds)] if s is not None else NO_FACE_COLOUR for s in scores]
+    branches = {name: [_frame_branch_max(fr, name) for fr in frames] for name in _branches(result)}
     fig = go.Figure(go.Scatter(
         x=times, y=scores, customdata=positions, mode="lines+markers", connectgaps=False, showlegend=False,
         line=dict(color="#9aa5b1", width=1), marker=dict(color=colours, size=10),
-        hovertemplate="t = %{x:.2f} s: %{y:.3f}<extra>frame</extra>",
+        text=[_frame_hover(p, times, scores, branches) for p in positions], hovertemplate="%{text}<extra>frame</extra>",
     ))
     for label, colour in ZONE_COLOURS.items():  # legend only: a per-point colour shows in the legend as the first point's
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker=dict(color=colour, size=10),
@@ -113,18 +114,24 @@ def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.F
             name="no face judged (no score)", marker=dict(color=NO_FACE_COLOUR, size=10, symbol="x"),
             hovertemplate="t = %{x:.2f} s: no face judged<extra>frame</extra>",
         ))
-    for name, colour in zip(_branches(result), _BRANCH_COLOURS):
-        fig.add_trace(go.Scatter(
-            x=times, y=[_frame_branch_max(fr, name) for fr in frames], customdata=positions, mode="lines",
-            name=f"{name} branch", line=dict(dash="dot", width=1, color=colour),
-            hovertemplate=f"%{{y:.3f}}<extra>{name}</extra>",
-        ))
+    for (name, values), colour in zip(branches.items(), _BRANCH_COLOURS):
+        # a line takes no hover: lying on the frame points, it caught the clicks meant for them (QA), and a click on a line selects nothing
+        fig.add_trace(go.Scatter(x=times, y=values, mode="lines", name=f"{name} branch", line=dict(dash="dot", width=1, color=colour),
+                                 hoverinfo="skip"))
     if selected is not None and 0 <= selected < len(frames):
         fig.add_vline(x=times[selected], line_color="#ffffff", line_width=1, opacity=0.6)
     _score_axes(fig, result.thresholds)
     fig.update_xaxes(title_text="time (s)")
     fig.update_layout(title_text="Score per sampled frame (click a point to inspect it)", clickmode="event+select")
     return fig
+
+
+def _frame_hover(position: int, times: list[float], scores: list[float | None], branches: dict[str, list[float | None]]) -> str:
+    """A frame point's hover text: its time and score, then each branch's score (the dotted lines take no hover)."""
+    score = scores[position]
+    rows = [f"t = {times[position]:.2f} s: " + ("no face judged" if score is None else f"{score:.3f}")]
+    rows += [f"{name} {values[position]:.3f}" for name, values in branches.items() if values[position] is not None]
+    return "<br>".join(rows)
 
 
 def picked_frame(points: Iterable[dict[str, Any]]) -> int | None:

@@ -57,7 +57,9 @@ def test_timeline_carries_positions_and_marks_frames_without_faces():
     assert list(empty.customdata) == [1] and list(empty.y) == [0.0] and empty.marker.symbol == "x"
     zones = [t for t in fig.data if (t.name or "").startswith("frame score, ")]
     assert [t.marker.color for t in zones] == list(ZONE_COLOURS.values()) and not main.showlegend  # a key per zone
-    assert all(list(t.customdata) == [0, 1, 2] for t in fig.data if t is not empty and t not in zones)  # any curve's point picks a frame
+    lines = [t for t in fig.data if (t.name or "").endswith(" branch")]
+    assert lines and all(t.hoverinfo == "skip" and t.customdata is None for t in lines)  # clicks and hovers go to the frame points
+    assert main.text[2] == "t = 1.00 s: 0.800<br>blend 0.800<br>synthetic 0.400" and main.text[1].endswith("no face judged")
     assert any(s.type == "line" and s.x0 == 1.0 for s in fig.layout.shapes)  # the selected frame
 
 
