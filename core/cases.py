@@ -558,6 +558,16 @@ def _disagreement():
     )
 
 
+def _in_order(query, f: CaseFilter):
+    """`query` narrowed to the cases matching `f`, in its sort order."""
+    if f.sort not in SORT_KEYS:
+        raise ValueError(f"Unknown sort key {f.sort!r}; use one of {sorted(SORT_KEYS)}.")
+    key = SORT_KEYS[f.sort]
+    # NULLs (a NO FACE case's score) last either way: SQLite and PostgreSQL put them at opposite ends
+    order = [(key.desc() if f.descending else key.asc()).nulls_last(), CaseRow.id.desc() if f.descending else CaseRow.id.asc()]
+    return query.where(*_conditions(f)).order_by(*order)
+
+
 def _conditions(f: CaseFilter) -> list:
     where = []
     if f.text.strip():
@@ -633,14 +643,16 @@ class CaseStore:
             return self._case(session, self._row(session, case_id))
 
     def list_cases(self, f: CaseFilter = CaseFilter()) -> list[CaseSummary]:
-        if f.sort not in SORT_KEYS:
-            raise ValueError(f"Unknown sort key {f.sort!r}; use one of {sorted(SORT_KEYS)}.")
-        key = SORT_KEYS[f.sort]
-        # NULLs (a NO FACE case's score) last either way: SQLite and PostgreSQL put them at opposite ends
-        order = [(key.desc() if f.descending else key.asc()).nulls_last(), CaseRow.id.desc() if f.descending else CaseRow.id.asc()]
-        query = select(CaseRow).where(*_conditions(f)).order_by(*order).limit(f.limit).offset(f.offset)
+        query = _in_order(select(CaseRow), f).limit(f.limit).offset(f.offset)
         with self._read() as session:
             return [CaseSummary(**_summary_fields(row)) for row in session.scalars(query)]
+
+    def position(self, case_id: int, f: CaseFilter = CaseFilter()) -> int | None:
+        """Where case `case_id` stands among all the cases matching `f`, in its order (0 = first);
+        None when it does not match. `f.limit` and `f.offset` do not count."""
+        with self._read() as session:
+            ids = session.scalars(_in_order(select(CaseRow.id), f)).all()
+        return ids.index(case_id) if case_id in ids else None
 
     def count_cases(self, f: CaseFilter = CaseFilter()) -> int:
         with self._read() as session:

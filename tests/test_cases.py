@@ -224,6 +224,8 @@ def test_date_range_and_sorting(store):
     everything = [c.id for c in store.list_cases(CaseFilter(sort="score"))]
     pages = [[c.id for c in store.list_cases(CaseFilter(sort="score", limit=2, offset=k))] for k in range(0, len(everything), 2)]
     assert sum(pages, []) == everything and all(len(p) <= 2 for p in pages)  # pages of the same order, no case twice
+    assert [store.position(i, CaseFilter(sort="score", limit=1, offset=3)) for i in everything] == list(range(len(everything)))
+    assert store.position(ids["none"], CaseFilter(verdicts=["FAKE"])) is None and store.position(10**6) is None
     with pytest.raises(ValueError, match="sort key"):
         store.list_cases(CaseFilter(sort="sha256; DROP TABLE cases"))
 

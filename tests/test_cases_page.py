@@ -129,6 +129,11 @@ def test_more_matches_than_a_page_are_listed_page_by_page(seeded, store, monkeyp
     store.delete(pages[2][0], "ann", confirm=True)  # the page emptied: the last page left is shown
     at.run()
     assert listed(at) == pages[1] and any("cases 3 to 4 are listed" in c.value for c in at.caption)
+    at.query_params["case"] = str(pages[1][1])  # a link to a case on another page brings up its page
+    next(s for s in at.selectbox if s.label == "Page").set_value(0).run()
+    assert listed(at) == pages[1] and any(b.key == "cases-next" for b in at.button)
+    next(s for s in at.selectbox if s.label == "Page").set_value(0).run()  # the analyst may still turn the page
+    assert listed(at) == pages[0]
     at.text_input(key="cases-search").set_value("more").run()  # a new search starts on its first page
     assert sorted(listed(at)) == sorted(extra) and not any(s.label == "Page" for s in at.selectbox)
     assert not at.exception

@@ -91,7 +91,7 @@ def case_list_section(store: CaseStore, query: CaseFilter) -> None:
     page's exports."""
     st.session_state["cases-listed"] = []  # Previous / Next walk this list: never the one of an earlier run
     total = store.count_cases(query)
-    query = replace(query, limit=PAGE_SIZE, offset=_page_offset(total, query))
+    query = replace(query, limit=PAGE_SIZE, offset=_page_offset(store, total, query))
     summaries = store.list_cases(query)
     shown = f"; cases {query.offset + 1} to {query.offset + len(summaries)} are listed" if total > len(summaries) else ""
     st.caption(f"{total} case(s) match{shown}" + (". Select a row to open the case." if summaries else "."))
@@ -104,13 +104,19 @@ def case_list_section(store: CaseStore, query: CaseFilter) -> None:
         exports_section(lambda: [store.get(i) for i in listed], f"batch-{batch.id}" if batch else "cases", "list", batch)
 
 
-def _page_offset(total: int, query: CaseFilter) -> int:
-    """The first case of the page chosen when more than a page match; each search starts on its first
-    page, and a page emptied by deletions falls back to the last one."""
+def _page_offset(store: CaseStore, total: int, query: CaseFilter) -> int:
+    """The first case of the page chosen when more than a page match. Each search starts on its first
+    page; a case newly opened (a link, the table) brings up the page holding it; a page emptied by
+    deletions falls back to the last one."""
     pages = -(-total // PAGE_SIZE)
     if pages <= 1:
         return 0
     key = f"cases-page-{hash(repr(query))}"
+    open_id = _int_param("case")
+    if open_id is not None and open_id != st.session_state.get("cases-page-followed"):
+        st.session_state["cases-page-followed"] = open_id
+        if (position := store.position(open_id, query)) is not None:
+            st.session_state[key] = position // PAGE_SIZE
     if st.session_state.get(key, 0) >= pages:
         st.session_state[key] = pages - 1
     page = st.selectbox("Page", range(pages), key=key, help="J / K walk the cases of this page",
