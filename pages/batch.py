@@ -22,6 +22,10 @@ st.caption("Every file becomes a case in the batch (a file analyzed before keeps
 
 if not settings.analyst:
     st.info("Enter your name in the sidebar: a batch records who analyzed it.", icon=":material/person:")
+elif not settings.autosave:
+    st.info("Saving is switched off in the sidebar, and a batch saves every file as a case. Switch *Save analyses "
+            "as cases* on to run a batch, or analyze files one at a time on the Analyze pages without saving.",
+            icon=":material/save:")
 elif not uploads:
     st.info("Choose several files; they are analyzed one after the other.")
 elif st.button(f"Analyze {len(uploads)} file(s) as a batch", type="primary", icon=":material/play_arrow:"):

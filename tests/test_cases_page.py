@@ -516,6 +516,13 @@ def test_without_autosave_a_button_saves(store, astronaut_jpeg):
     assert store.count_cases() == 1
 
 
+def test_batch_upload_waits_for_case_saving(store, astronaut_jpeg):
+    at = app("pages/batch.py", autosave=False)
+    at.file_uploader[0].upload("astronaut.jpg", astronaut_jpeg, "image/jpeg").run()
+    assert not any(b.label.startswith("Analyze 1 file(s)") for b in at.button)  # a batch saves every file
+    assert any("Saving is switched off" in i.value for i in at.info) and store.count_cases() == 0
+
+
 def test_batch_upload_processes_every_file(store, astronaut_jpeg, no_face_png):
     at = app("pages/batch.py")
     at.text_input(key="batch-name").set_value("Inbox <Monday>")
@@ -560,7 +567,7 @@ def test_a_batch_goes_on_after_an_unexpected_error_and_keeps_its_rows_when_stopp
     rows = at.dataframe[0].value
     assert list(rows["file"]) == ["first.png", "crash.png"]
     assert list(rows["status"]) == ["new case", "failed: unexpected error (details in the server log)"]
-    assert any("stopped after 2 of 4" in w.value for w in at.warning)
+    assert any("stopped after 2 of 4 file(s). Not analyzed: evil \\[link\\]" in w.value and w.value.count("never\\.png") == 1 for w in at.warning)
     (failed,) = [e for e in store.audit_trail() if e.action == "failed"]  # audited like a bad file
     assert failed.new.startswith("crash.png: unexpected error") and "model bug" not in failed.new
 

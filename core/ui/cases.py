@@ -523,7 +523,7 @@ def run_batch(store: CaseStore, uploads: list[UploadedFile], name: str, frames: 
         return None
     bar = st.progress(0.0, text="Starting…")
     rows: list[dict] = []
-    st.session_state[BATCH_RUN_KEY] = {"batch_id": batch.id, "name": batch.name, "rows": rows, "files": len(uploads)}
+    st.session_state[BATCH_RUN_KEY] = {"batch_id": batch.id, "name": batch.name, "rows": rows, "files": [u.name for u in uploads]}
     for i, upload in enumerate(uploads):
         def step(fraction: float, text: str, i: int = i, upload: UploadedFile = upload) -> None:
             bar.progress(min(1.0, (i + fraction) / len(uploads)),
@@ -541,9 +541,10 @@ def batch_results_section() -> None:
     if not run:
         return
     st.subheader(f"Batch #{run['batch_id']}: {plain(run['name'])}")
-    if len(run["rows"]) < run["files"]:
-        st.warning(f"The run stopped after {len(run['rows'])} of {run['files']} file(s); the others were not "
-                   "analyzed. Run the batch again for them (files already done keep their cases).",
+    left = run["files"][len(run["rows"]):]
+    if left:  # named: the uploader is empty by now
+        st.warning(f"The run stopped after {len(run['rows'])} of {len(run['files'])} file(s). Not analyzed: "
+                   + ", ".join(plain(name) for name in left) + ". Run the batch again for them (files already done keep their cases).",
                    icon=":material/warning:")
     st.dataframe(run["rows"], hide_index=True, placeholder="—", column_config={
         "score": st.column_config.NumberColumn(format="%.3f"), "case": st.column_config.NumberColumn(format="#%d")})
