@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from contextlib import closing
@@ -58,9 +59,10 @@ FIRMNESS_FACES = 8  # the most suspicious faces re-cropped: a crowd photo does n
 # ones, fragile REAL calls only twice as often, and two REAL calls in three are fragile (evaluation report).
 FRAGILE_NOTE = (
     "Fragile call: mirrored, or framed a little tighter or looser, this image scores from {low:.3f} to {high:.3f}, across the "
-    "FAKE threshold {threshold:.3f}. On the dev split such FAKE calls were wrong several times as often as firm ones "
-    "(evaluation report, \"Firm and fragile calls\"); weigh this one with care."
+    "FAKE threshold {threshold:.3f}. On the dev split such FAKE calls were wrong several times as often as firm ones{record} "
+    "(evaluation report, \"Firm and fragile calls\"), so the confidence above overstates this one: weigh it with care."
 )
+FRAGILE_RECORD = ": {fragile[wrong]} of {fragile[items]} ({fragile_share:.0%}) against {firm[wrong]} of {firm[items]} ({firm_share:.0%})"
 
 
 def video_score_text(judged_frames: int) -> str:
@@ -100,6 +102,17 @@ class Engine:
 
     detector: Detector
     faces: FaceDetector
+    fake_calls: dict[str, dict] = field(default_factory=dict)  # "firm" / "fragile": items and wrong, from the shipped evaluation
+
+
+def _fake_calls(weights_dir: Path) -> dict[str, dict]:
+    """How FAKE calls fared on dev, firm and fragile, from the evaluation shipped with the weights
+    (`eval/report.json`); empty when it is missing or unreadable (weights evaluated elsewhere)."""
+    try:
+        rows = json.loads((weights_dir / "eval" / "report.json").read_text())["firmness"]
+        return {("firm" if r["firm"] else "fragile"): {"items": int(r["items"]), "wrong": int(r["wrong"])} for r in rows if r["call"] == "FAKE"}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 THREADS_ENV = "DEEPFAKE_TORCH_THREADS"
@@ -123,7 +136,7 @@ def load_engine(weights_dir: Path | str = WEIGHTS_DIR, threads: int | None = Non
     """Load the detector and the face finder, set PyTorch's thread count (`torch_threads`), and run
     one dummy face through both branches so the first user does not pay PyTorch's lazy initialisation."""
     torch.set_num_threads(torch_threads(threads))
-    engine = Engine(load_detector(weights_dir), FaceDetector())
+    engine = Engine(load_detector(weights_dir), FaceDetector(), _fake_calls(Path(weights_dir)))
     size = engine.detector.input_size
     engine.detector.score([np.zeros((size, size, 3), np.uint8)])
     return engine
@@ -340,6 +353,15 @@ def _score_ranges(engine: Engine, rgb: np.ndarray, faces: list[Face], result: An
     result.score_range = [round(float(image.min()), 4), round(float(image.max()), 4)]
 
 
+def _fragile_record(engine: Engine) -> str:
+    """The dev record of fragile against firm FAKE calls, for FRAGILE_NOTE ("" when not known)."""
+    firm, fragile = (engine.fake_calls.get(kind, {}) for kind in ("firm", "fragile"))
+    if not (firm.get("items") and fragile.get("items")):
+        return ""
+    return FRAGILE_RECORD.format(firm=firm, fragile=fragile, firm_share=firm["wrong"] / firm["items"],
+                                 fragile_share=fragile["wrong"] / fragile["items"])
+
+
 def fragile_threshold(label: str, score_range: list[float] | None, thresholds: dict[str, float]) -> float | None:
     """The threshold a FAKE or REAL call crosses when its image is re-framed or mirrored (None: the call is firm)."""
     if not score_range:
@@ -393,7 +415,7 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
     result.timings["firmness_s"] = time.perf_counter() - t3
     if verdict.label == "FAKE" and fragile_threshold("FAKE", result.score_range, engine.detector.thresholds) is not None:
         low, high = result.score_range
-        result.notes.append(FRAGILE_NOTE.format(low=low, high=high, threshold=engine.detector.thresholds["fake"]))
+        result.notes.append(FRAGILE_NOTE.format(low=low, high=high, threshold=engine.detector.thresholds["fake"], record=_fragile_record(engine)))
     result.notes += _turn_notes(faces)
     if faces and rgb.shape[0] >= SCREEN_ASPECT * rgb.shape[1]:
         result.notes.append(SCREEN_NOTE)

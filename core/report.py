@@ -50,7 +50,7 @@ CSV_COLUMNS = (
     "case_id", "sha256", "file_name", "kind", "size_bytes", "created_at", "created_by", "verdict", "score",
     "confidence", "family", "model_version", "model_trained", "threshold_real", "threshold_fake", "frames",
     "faces", "judged_faces", "agreement", "final_verdict", "label_confidence", "labelled_by", "labelled_at",
-    "disagrees", "notes", "batches",
+    "disagrees", "notes", "batches", "cautions",
 )
 _CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
         "img-src data:; font-src data:")
@@ -141,6 +141,7 @@ def csv_row(case: Case) -> dict[str, Any]:
         "labelled_by": case.labelled_by, "labelled_at": _iso(case.labelled_at), "disagrees": case.disagrees,
         "notes": " | ".join(f"{n.analyst}: {n.text}" for n in case.notes),
         "batches": "; ".join(b.name for b in case.batches),
+        "cautions": " | ".join(case.result.get("notes", [])),  # the model's notes (a fragile call, a re-shared video...)
     }
     return {k: _spreadsheet_safe(v) for k, v in row.items()}
 

@@ -14,7 +14,7 @@ from core.analyze import (BLEND_VIDEO_NOTE, FIRMNESS_FACES, PREVIEW_SIDE, RECROP
                           frame_preview, score_text, video_score_text)
 from core.explain import gradcam, overlay
 from core.faces import CROP_MARGIN, crop_face
-from core.model import BranchConfig, Detector, create_branch, to_tensor
+from core.model import WEIGHTS_DIR, BranchConfig, Detector, create_branch, to_tensor
 
 LABELS = {"REAL", "FAKE", "INCONCLUSIVE", "NO FACE"}
 
@@ -263,6 +263,12 @@ def test_a_fake_call_that_a_re_crop_moves_under_its_threshold_is_called_fragile(
     assert bool(notes) is noted
     if noted:
         assert f"FAKE threshold {engine.detector.thresholds['fake']:.3f}" in notes[0]
+        shipped = {r["firm"]: r for r in json.loads((WEIGHTS_DIR / "eval" / "report.json").read_text())["firmness"] if r["call"] == "FAKE"}
+        assert f"firm ones: {shipped[False]['wrong']} of {shipped[False]['items']} (" in notes[0]  # the dev record shipped with the weights
+        assert f" against {shipped[True]['wrong']} of {shipped[True]['items']} (" in notes[0]
+        monkeypatch.setattr(engine, "fake_calls", {})  # weights without their evaluation: the sentence without figures
+        calls.clear()
+        assert any(n.startswith("Fragile call") and "firm ones (evaluation report" in n for n in analyze_image(engine, astronaut).notes)
 
 
 def test_fragile_threshold_applies_to_firm_labels_only():

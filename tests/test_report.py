@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -94,6 +95,9 @@ def test_csv_has_one_row_per_case_and_defuses_formulas(two_cases):
     assert rows[1]["frames"] == "4"
     assert report.csv_row(two_cases[0])["notes"].startswith("bob: =HYPERLINK")  # not at the cell start
     assert report._spreadsheet_safe("=1+1") == "'=1+1" and report._spreadsheet_safe("-2") == "'-2"
+    assert image["cautions"] == rows[1]["cautions"] == ""
+    cautioned = dataclasses.replace(two_cases[0], result={**two_cases[0].result, "notes": ["Fragile call: 0.2 to 0.9.", "-Turned."]})
+    assert report.csv_row(cautioned)["cautions"] == "Fragile call: 0.2 to 0.9. | -Turned."  # the model's notes beside its confidence
 
 
 def test_html_escapes_every_user_string(two_cases, store):
