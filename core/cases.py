@@ -320,6 +320,7 @@ class AuditRow(_Base):
     field: Mapped[str | None] = mapped_column(String(40))
     old: Mapped[str | None] = mapped_column(Text)
     new: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # a failed file's batch
 
 
 METADATA = _Base.metadata
@@ -334,6 +335,7 @@ class Batch:
     created_at: datetime
     created_by: str
     case_count: int = 0
+    failures: tuple[AuditEntry, ...] = ()  # files submitted to the batch that could not be analyzed, oldest first
 
 
 @dataclass(frozen=True)
@@ -357,6 +359,7 @@ class AuditEntry:
     field: str | None
     old: str | None
     new: str | None
+    batch_id: int | None = None  # the batch a failed file was submitted to
 
     def in_words(self) -> tuple[str, str, str]:
         """(field, old, new) as a person reads them: "confidence 80%", not "label_confidence 0.8";
@@ -486,7 +489,7 @@ def _summary_fields(row: CaseRow) -> dict[str, Any]:
 
 
 def _audit(row: AuditRow) -> AuditEntry:
-    return AuditEntry(row.id, row.case_id, row.sha256, row.analyst, _aware(row.at), row.action, row.field, row.old, row.new)
+    return AuditEntry(row.id, row.case_id, row.sha256, row.analyst, _aware(row.at), row.action, row.field, row.old, row.new, row.batch_id)
 
 
 def _face_rows(case_id: int, result: Mapping) -> list[FaceRow]:
@@ -685,8 +688,9 @@ class CaseStore:
     def batches(self) -> list[Batch]:
         count = select(func.count()).where(BatchCaseRow.batch_id == BatchRow.id).scalar_subquery()
         with self._read() as session:
-            rows = session.execute(select(BatchRow, count).order_by(BatchRow.created_at.desc(), BatchRow.id.desc()))
-            return [self._batch(row, n) for row, n in rows]
+            rows = session.execute(select(BatchRow, count).order_by(BatchRow.created_at.desc(), BatchRow.id.desc())).all()
+            failures = self._failures(session, AuditRow.batch_id.is_not(None))
+            return [self._batch(row, n, failures) for row, n in rows]
 
     def batch(self, batch_id: int) -> Batch:
         with self._read() as session:
@@ -694,11 +698,17 @@ class CaseStore:
             if row is None:
                 raise LookupError(f"Batch #{batch_id} does not exist.")
             n = session.scalar(select(func.count()).where(BatchCaseRow.batch_id == batch_id)) or 0
-            return self._batch(row, n)
+            return self._batch(row, n, self._failures(session, AuditRow.batch_id == batch_id))
 
     @staticmethod
-    def _batch(row: BatchRow, count: int) -> Batch:
-        return Batch(row.id, row.name, _aware(row.created_at), row.created_by, count)
+    def _failures(session: Session, which) -> list[AuditEntry]:
+        query = select(AuditRow).where(AuditRow.action == "failed", which).order_by(AuditRow.at, AuditRow.id)
+        return [_audit(row) for row in session.scalars(query)]
+
+    @staticmethod
+    def _batch(row: BatchRow, count: int, failures: Sequence[AuditEntry] = ()) -> Batch:
+        mine = tuple(f for f in failures if f.batch_id == row.id)
+        return Batch(row.id, row.name, _aware(row.created_at), row.created_by, count, mine)
 
     @staticmethod
     def _row(session: Session, case_id: int, lock: bool = False) -> CaseRow:
@@ -807,13 +817,14 @@ class CaseStore:
         with self._write() as session, session.begin():
             self._link(session, batch_id, self._row(session, case_id), analyst)
 
-    def log_failure(self, sha256: str, file_name: str, analyst: str, error: str) -> None:
+    def log_failure(self, sha256: str, file_name: str, analyst: str, error: str, batch_id: int | None = None) -> None:
         """Record in the audit trail that a file could not be analyzed (no case is made; a later
-        scan tries it again). `sha256` is empty when the file could not even be read."""
+        scan tries it again), with the batch it was submitted to if any. `sha256` is empty when the
+        file could not even be read."""
         with self._write() as session, session.begin():
             session.add(AuditRow(
                 case_id=None, sha256=sha256.lower(), analyst=clean_analyst(analyst), at=_now(), action="failed",
-                field="analysis", old=None, new=f"{_base_name(file_name)}: {error}",
+                field="analysis", old=None, new=f"{_base_name(file_name)}: {error}", batch_id=batch_id,
             ))
 
     @staticmethod

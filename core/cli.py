@@ -148,7 +148,7 @@ def _scan_here(store: CaseStore, args: argparse.Namespace, batch_id: int, files:
             reason = str(exc) if isinstance(exc, (MediaError, OSError)) else f"unexpected error ({type(exc).__name__}: {exc})"
             failed += 1
             print(f"{prefix} FAILED    {path}: {reason}")
-            _log_failure(store, data, path, args.analyst, reason)
+            _log_failure(store, data, path, args.analyst, reason, batch_id)
             continue
         case = saved.case
         done.append(case.id)
@@ -158,11 +158,11 @@ def _scan_here(store: CaseStore, args: argparse.Namespace, batch_id: int, files:
     return done, failed
 
 
-def _log_failure(store: CaseStore, data: bytes | None, path: Path, analyst: str, error: str) -> None:
+def _log_failure(store: CaseStore, data: bytes | None, path: Path, analyst: str, error: str, batch_id: int | None) -> None:
     """The same audit entry as a Dask scan writes (no hash when the file could not be read). A store
     error here is reported and the scan goes on: the file's failure was already printed."""
     try:
-        store.log_failure("" if data is None else hashlib.sha256(data).hexdigest(), str(path), analyst, error)
+        store.log_failure("" if data is None else hashlib.sha256(data).hexdigest(), str(path), analyst, error, batch_id)
     except STORE_ERRORS as exc:
         reason = getattr(exc, "orig", None) or exc
         print(f"warning: the failure of {path} could not be recorded in the audit trail: {reason}", file=sys.stderr)

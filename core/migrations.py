@@ -182,12 +182,20 @@ def _v5_case_numbers(conn: Connection) -> None:
     ))
 
 
+def _v6_failures_in_batches(conn: Connection) -> None:
+    """The batch a failed file was submitted to, on its audit entry, so a batch reopened later says
+    which of its files could not be analyzed; earlier failures have none."""
+    _add_column(conn, "audit", Column("batch_id", Integer))
+    conn.execute(text("CREATE INDEX ix_audit_batch_id ON audit (batch_id)"))
+
+
 STEPS: list[Step] = [
     (1, "initial schema: cases, batches, faces, heatmaps, media, notes, audit", _v1_initial),
     (2, "cases.labelled_by and cases.labelled_at", _v2_labelled_by),
     (3, "cases.forensics", _v3_forensics),
     (4, "cases.label_revision", _v4_label_revision),
     (5, "case_numbers: case numbers never reused on SQLite", _v5_case_numbers),
+    (6, "audit.batch_id: the files of a batch that could not be analyzed", _v6_failures_in_batches),
 ]
 HEAD = STEPS[-1][0]
 

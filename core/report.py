@@ -107,7 +107,9 @@ def case_record(case: Case) -> dict:
 def _batch_record(batch: Batch | None) -> dict | None:
     if batch is None:
         return None
-    return {"id": batch.id, "name": batch.name, "created_at": _iso(batch.created_at), "created_by": batch.created_by}
+    return {"id": batch.id, "name": batch.name, "created_at": _iso(batch.created_at), "created_by": batch.created_by,
+            "failed_files": [{"at": _iso(f.at), "analyst": f.analyst, "sha256": f.sha256 or None, "file_and_error": f.new}
+                             for f in batch.failures]}
 
 
 def export_json(cases: Sequence[Case], batch: Batch | None = None) -> str:
@@ -422,14 +424,26 @@ def export_html(cases: Sequence[Case], batch: Batch | None = None, model_card: d
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">",
         f"<title>{_e(title)} · deepfake forensics report</title><style>{_STYLE}</style>{script}</head><body>",
-        f"<h1>Deepfake forensics report</h1><p class='muted'>{_e(title)} · {len(cases)} case(s) · generated "
+        f"<h1>Deepfake forensics report</h1><p class='muted'>{_e(title)} · {len(cases)} case(s){_failed_count(batch)} · generated "
         f"{_e(_iso(now))} by {_e(TOOL_NAME)} {_e(__version__)} · installed model {_e(card.get('version'))}</p>",
         f"<div class='disclaimer'><strong>{_e(DISCLAIMER)}</strong> {_e(LIMITS)}</div>",
-        _summary_html(cases) if len(cases) > 1 else "", bodies,
+        _failures_html(batch), _summary_html(cases) if len(cases) > 1 else "", bodies,
         "<h2>Model card (installed detector)</h2>", _model_card_html(card),
         f"<p class='muted'>{_e(DISCLAIMER)} Report format {_e(EXPORT_SCHEMA)} v{EXPORT_SCHEMA_VERSION}.</p>",
         "</body></html>",
     ])
+
+
+def _failed_count(batch: Batch | None) -> str:
+    return f" · {len(batch.failures)} file(s) not analyzed" if batch and batch.failures else ""
+
+
+def _failures_html(batch: Batch | None) -> str:
+    """The files submitted to the batch that could not be analyzed (they have no case below)."""
+    if batch is None or not batch.failures:
+        return ""
+    items = "".join(f"<li>{_e(f.new)} <span class='muted'>({_e(_iso(f.at))}, {_e(f.analyst)})</span></li>" for f in batch.failures)
+    return f"<h2>Files of this batch that could not be analyzed ({len(batch.failures)})</h2><ul>{items}</ul>"
 
 
 def write_exports(out_dir: Path, cases: Sequence[Case], batch: Batch | None = None, charts_inline: bool = True) -> dict[str, Path]:

@@ -325,7 +325,7 @@ class _Scan:
 
     def _fail(self, task: FileTask, error: str) -> None:
         self.summary.failures.append((task.path, error))
-        self.store.log_failure(task.sha256, task.path, self.settings.analyst, error)
+        self.store.log_failure(task.sha256, task.path, self.settings.analyst, error, self.settings.batch_id)
         self.bar.write(f"FAILED {task.path}: {error}")
         self.bar.update()
 

@@ -446,7 +446,7 @@ def test_upgrade_keeps_the_cases_of_a_version_1_store(store_url):
             {**audit, "analyst": "ann", "at": now},
             {**audit, "analyst": "bob", "at": now + timedelta(minutes=5)},
         ])
-    assert migrations.upgrade(writer) == [2, 3, 4, 5]
+    assert migrations.upgrade(writer) == [2, 3, 4, 5, 6]
     store = cases.CaseStore(engine)
     case = store.get(1)
     assert (case.file_name, case.model_version, case.result) == ("old.jpg", "old-model", result)
@@ -457,6 +457,7 @@ def test_upgrade_keeps_the_cases_of_a_version_1_store(store_url):
     assert (relabelled.agreement, relabelled.label_revision) == ("agree", 1)
     if engine.dialect.name == "sqlite":  # version 5: numbers go on from the highest one kept
         assert store.save(sample_result(sha(81)), "new.jpg", "ann").case.id == 2
+    assert store.audit_trail()[-1].batch_id is None  # added by version 6, empty for old entries
     assert migrations.upgrade(writer) == []  # idempotent
     store.close()
 
@@ -468,19 +469,25 @@ def test_a_deleted_case_number_is_never_given_again(store):
     assert store.save(sample_result(sha(92)), "c.jpg", "ann").case.id == newest + 1 > first
 
 
-def test_numbers_given_before_the_upgrade_to_version_5_are_not_given_again(tmp_path, monkeypatch):
+def test_numbers_given_before_the_upgrade_to_version_5_are_not_given_again(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = cases.make_engine(url)
-    migrations.upgrade(engine.execution_options(write=True), target=4)
-    with monkeypatch.context() as old_tool:  # version 4 gave the highest id + 1
-        old_tool.setattr(cases, "_next_case_number", lambda session: session.execute(
-            text("SELECT COALESCE(MAX(id), 0) + 1 FROM cases")).scalar_one())
-        store = cases.CaseStore(engine)
-        ids = [store.save(sample_result(sha(60 + i)), f"{i}.jpg", "ann").case.id for i in range(3)]
-        store.delete(ids[-1], "ann", confirm=True)  # the newest case, its number already in a report
+    writer = engine.execution_options(write=True)
+    migrations.upgrade(writer, target=4)
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    with writer.begin() as conn:  # three cases as version 4 made them (the highest id + 1), the newest then deleted
+        tables = MetaData()
+        rows = {name: Table(name, tables, autoload_with=conn) for name in ("cases", "audit")}
+        for i in (1, 2, 3):
+            conn.execute(rows["cases"].insert().values(
+                id=i, sha256=sha(60 + i), file_name=f"{i}.jpg", size=1, kind="image", media={}, verdict="FAKE", score=0.9,
+                confidence=0.9, family="blend", model_version="old-model", model_trained=True, thresholds={},
+                result=sample_result(sha(60 + i)), created_at=now, updated_at=now, created_by="ann"))
+            conn.execute(rows["audit"].insert().values(case_id=i, sha256=sha(60 + i), analyst="ann", at=now, action="create"))
+        conn.execute(rows["cases"].delete().where(rows["cases"].c.id == 3))  # its number already in a report
     engine.dispose()
     upgraded = cases.open_store(url)
-    assert upgraded.save(sample_result(sha(70)), "next.jpg", "bob").case.id == ids[-1] + 1
+    assert upgraded.save(sample_result(sha(70)), "next.jpg", "bob").case.id == 4
     upgraded.close()
 
 

@@ -147,6 +147,8 @@ def test_a_failed_file_is_in_the_audit_trail_as_with_dask(scanned, astronaut_jpe
     broken = astronaut_jpeg[: len(astronaut_jpeg) // 3]
     assert (entry.case_id, entry.analyst, entry.sha256) == (None, "Ann", hashlib.sha256(broken).hexdigest())
     assert entry.new.startswith("broken.jpg: ") and "truncated" in entry.new  # base name and the error
+    (batch,) = store.batches()
+    assert entry.batch_id == batch.id and store.batch(batch.id).failures == batch.failures == (entry,)  # the batch knows it
     store.close()
 
 

@@ -38,6 +38,7 @@ def _png(rgb: np.ndarray) -> bytes:
 def two_cases(store) -> list[cases.Case]:
     """A labelled image case with hostile strings everywhere a user or a file can put text, and a video case."""
     batch = store.create_batch(f"batch {HOSTILE}", f"analyst {HOSTILE}")
+    store.log_failure(sha(3), f"broken {HOSTILE}.jpg", "ann", "The image could not be decoded.", batch.id)
     heat = cases.Heatmap(0, 0, "blend", 0.9, _png(np.zeros((8, 8, 3), np.uint8)), _png(np.full((8, 8, 3), 200, np.uint8)))
     forensics = {"version": 1, "provenance": {"status": "none"}, "flags": [
         {"kind": "editor", "field": "Software", "value": f"<script>alert('x')</script>{HOSTILE}", "meaning": "an editor"}
@@ -106,6 +107,8 @@ def test_html_escapes_every_user_string(two_cases, store):
     escaped = 'photo &lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&quot;quotes&quot;.jpg'
     assert escaped in page
     assert "batch &lt;img" in page and "analyst &lt;img" in page and "&lt;script&gt;alert(&#x27;x&#x27;)" in page
+    assert "· 2 case(s) · 1 file(s) not analyzed ·" in page and "Files of this batch that could not be analyzed (1)" in page
+    assert "<li>broken &lt;img src=x" in page  # the failed file is named, escaped
 
 
 def test_html_states_what_a_reader_needs(two_cases):

@@ -39,7 +39,10 @@ def test_log_failure_goes_to_the_audit_trail_without_a_case(store):
     (entry,) = store.audit_trail()
     assert (entry.action, entry.case_id, entry.sha256) == ("failed", None, sha(5))
     assert entry.new == "clip.mp4: MediaError: truncated"  # base name only, like cases
-    assert store.count_cases() == 0
+    assert store.count_cases() == 0 and entry.batch_id is None
+    batch = store.create_batch("inbox", "ann")
+    store.log_failure(sha(6), "bad.jpg", "ann", "not an image", batch.id)
+    assert [f.new for f in store.batch(batch.id).failures] == ["bad.jpg: not an image"]  # only the batch's own
 
 
 # ---------------------------------------------------------------- scans on a local cluster
@@ -123,6 +126,7 @@ def test_a_rerun_resumes_and_records_failures(resumed):
     assert next(b for b in store.batches() if b.name == "all").case_count == GOOD  # resumed files are in the batch
     (failure,) = [e for e in store.audit_trail() if e.action == "failed"]
     assert failure.new.startswith("broken.jpg:") and failure.analyst == "bob"
+    assert next(b for b in store.batches() if b.name == "all").failures == (failure,)
     store.close()
 
 

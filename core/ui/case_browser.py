@@ -82,8 +82,13 @@ def _batch_filter(column, batches: dict[int, Batch]) -> int | None:
     if "cases-batch" not in st.session_state and _int_param("batch") in batches:
         st.session_state["cases-batch"] = _int_param("batch")
     return column.selectbox("Batch", [None, *batches], key="cases-batch",
-                            format_func=lambda i: "all cases" if i is None else f"#{i} {batches[i].name} ({batches[i].case_count})",
+                            format_func=lambda i: "all cases" if i is None else _batch_label(batches[i]),
                             on_change=lambda: _set_param("batch", st.session_state["cases-batch"]))
+
+
+def _batch_label(batch: Batch) -> str:
+    failed = f", {len(batch.failures)} failed" if batch.failures else ""
+    return f"#{batch.id} {batch.name} ({batch.case_count} case(s){failed})"
 
 
 def case_list_section(store: CaseStore, query: CaseFilter) -> None:
@@ -96,12 +101,22 @@ def case_list_section(store: CaseStore, query: CaseFilter) -> None:
     shown = f"; cases {query.offset + 1} to {query.offset + len(summaries)} are listed" if total > len(summaries) else ""
     st.caption(f"{total} case(s) match{shown}" + (". Select a row to open the case." if summaries else "."))
     if not summaries:  # an empty grid draws as a blank box with the word "empty"
+        _failures_section(store.batch(query.batch_id) if query.batch_id is not None else None)
         return
     _table(summaries)
     listed = [c.id for c in summaries]
     batch = store.batch(query.batch_id) if query.batch_id is not None else None
+    _failures_section(batch)
     with st.expander(f"Export the {len(listed)} listed case(s)"):
         exports_section(lambda: [store.get(i) for i in listed], f"batch-{batch.id}" if batch else "cases", "list", batch)
+
+
+def _failures_section(batch: Batch | None) -> None:
+    """The files submitted to the batch that could not be analyzed: they have no case in the list."""
+    if batch is None or not batch.failures:
+        return
+    with st.expander(f"{len(batch.failures)} file(s) of this batch could not be analyzed (no case)", icon=":material/warning:"):
+        st.markdown("\n".join(f"- {plain(f.new)} ({f.at:%Y-%m-%d %H:%M} UTC, {plain(f.analyst)})" for f in batch.failures))
 
 
 def _page_offset(store: CaseStore, total: int, query: CaseFilter) -> int:

@@ -473,11 +473,11 @@ def case_section(engine: Engine, upload: UploadedFile | None, analysis: Analysis
                  "unaffected.", icon=":material/error:")
 
 
-def _failed(store: CaseStore, data: bytes, name: str, analyst: str, error: str) -> str:
-    """A batch row's status for a file that could not be analyzed, recorded in the audit trail as a
-    command-line scan records it (a store error there only goes to the log: the row says enough)."""
+def _failed(store: CaseStore, data: bytes, name: str, analyst: str, error: str, batch_id: int) -> str:
+    """A batch row's status for a file that could not be analyzed, recorded in the audit trail with
+    its batch, as a command-line scan records it (a store error there only goes to the log: the row says enough)."""
     try:
-        store.log_failure(hashlib.sha256(data).hexdigest(), name, analyst, error)
+        store.log_failure(hashlib.sha256(data).hexdigest(), name, analyst, error, batch_id)
     except STORE_ERRORS:
         log.exception("batch: recording a failed file failed")
     return f"failed: {error}"
@@ -495,13 +495,13 @@ def _batch_row(store: CaseStore, batch_id: int, upload: UploadedFile, frames: in
         saved = scan_bytes(store, get_engine, data, upload.name, settings.analyst, batch_id=batch_id,
                            frames=frames, keep_media=settings.keep_media, limits=current_limits(), progress=progress)
     except MediaError as exc:  # the file's own fault; its message says what is wrong with it
-        row["status"] = _failed(store, data, upload.name, settings.analyst, str(exc))
+        row["status"] = _failed(store, data, upload.name, settings.analyst, str(exc), batch_id)
     except STORE_ERRORS:
         log.exception("batch: saving %s failed", upload.name)
         row["status"] = f"not saved: {STORE_TROUBLE}; run the batch again"
     except Exception:  # a model or decoder bug: this file fails (audited), the batch goes on
         log.exception("batch: analyzing %s failed", upload.name)
-        row["status"] = _failed(store, data, upload.name, settings.analyst, UNEXPECTED)
+        row["status"] = _failed(store, data, upload.name, settings.analyst, UNEXPECTED, batch_id)
     else:
         case = saved.case
         row |= {"status": "new case" if saved.created else "already a case", "verdict": case.verdict,
