@@ -17,14 +17,14 @@ import torch
 from core import code_version
 from core.faces import CROP_MARGIN, MIN_FACE_PX, Face, FaceDetector, crop_face, crop_outside
 from core.media import (
-    DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, read_ahead, sample_frames,
+    DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, read_ahead, sample_frames, transparent_share,
 )
 from core.model import SCORE_BATCH, WEIGHTS_DIR, Detector, load_detector
 
 __all__ = [
     "Engine", "FaceResult", "FrameResult", "Verdict", "AnalysisResult", "load_engine",
     "analyze_image", "analyze_image_bytes", "analyze_video", "aggregate_frames", "branch_scores_of", "decide",
-    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "BLEND_VIDEO_NOTE", "RECROPS", "FIRMNESS_FACES", "fragile_threshold",
+    "DEFAULT_VIDEO_FRAMES", "SMALL_FACE_PX", "SYNTHETIC_VIDEO_NOTE", "BLEND_VIDEO_NOTE", "TRANSPARENT_NOTE", "RECROPS", "FIRMNESS_FACES", "fragile_threshold",
     "video_score_text", "score_text", "frame_preview", "file_digest", "assign_tracks", "THREADS_ENV", "torch_threads", "confidence_text",
 ]
 
@@ -63,6 +63,14 @@ FRAGILE_NOTE = (
     "(evaluation report, \"Firm and fragile calls\"), so the confidence above overstates this one: weigh it with care."
 )
 FRAGILE_RECORD = ": {fragile[wrong]} of {fragile[items]} ({fragile_share:.0%}) against {firm[wrong]} of {firm[items]} ({firm_share:.0%})"
+
+
+TRANSPARENT_SHARE = 0.5  # at least this share of the image transparent gets TRANSPARENT_NOTE
+TRANSPARENT_NOTE = (
+    "{share:.0%} of this image is transparent: a viewer shows the background there, while the detector read the colours "
+    "stored under the transparency, which nobody sees. The result is about those hidden pixels, not about the picture "
+    "people see."
+)
 
 
 def video_score_text(judged_frames: int) -> str:
@@ -433,6 +441,8 @@ def analyze_image_bytes(engine: Engine, data: bytes, limits: Limits = DEFAULT_LI
     decode_s = time.perf_counter() - t0
     result = analyze_image(engine, rgb, hashlib.sha256(data).hexdigest())
     result.media["bytes"] = len(data)
+    if (hidden := transparent_share(data)) >= TRANSPARENT_SHARE:
+        result.notes.append(TRANSPARENT_NOTE.format(share=hidden))
     result.timings = {"decode_s": decode_s, **result.timings}
     result.timings["total_s"] = time.perf_counter() - t0
     return result

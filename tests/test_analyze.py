@@ -1,6 +1,7 @@
 """core.analyze and core.explain: the pipeline on an image and a video, aggregation, verdicts, Grad-CAM."""
 import dataclasses
 import hashlib
+import io
 import json
 import threading
 
@@ -8,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from core.analyze import (BLEND_VIDEO_NOTE, FIRMNESS_FACES, PREVIEW_SIDE, RECROPS, SCREEN_NOTE, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
+from core.analyze import (BLEND_VIDEO_NOTE, FIRMNESS_FACES, PREVIEW_SIDE, RECROPS, SCREEN_NOTE, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, TRANSPARENT_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
                           analyze_image_bytes, analyze_video, branch_scores_of, confidence_text, decide, fragile_threshold,
                           frame_preview, score_text, video_score_text)
 from core.explain import gradcam, overlay
@@ -59,6 +61,16 @@ def test_a_picture_as_tall_as_a_phone_screen_says_what_a_screenshot_does(engine,
     screen[300:812, 24:536] = astronaut
     assert SCREEN_NOTE in analyze_image(engine, screen).notes
     assert SCREEN_NOTE not in analyze_image(engine, astronaut).notes
+
+
+@pytest.mark.parametrize("alpha, noted", [(0, True), (100, True), (255, False), (None, False)])
+def test_an_image_mostly_transparent_says_its_scores_are_about_hidden_pixels(engine, astronaut, alpha, noted):
+    """A PNG whose alpha hides the face (every viewer shows it blank) is analyzed on the colours under it: say so."""
+    picture = Image.fromarray(astronaut) if alpha is None else Image.fromarray(np.dstack([astronaut, np.full(astronaut.shape[:2], alpha, np.uint8)]))
+    buf = io.BytesIO()
+    picture.save(buf, "PNG")
+    notes = analyze_image_bytes(engine, buf.getvalue()).notes
+    assert any(n == TRANSPARENT_NOTE.format(share=1.0) for n in notes) is noted
 
 
 def test_no_face_image_gets_labelled_whole_image_scores(engine, no_face_png):
