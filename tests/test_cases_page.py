@@ -534,6 +534,7 @@ def test_batch_upload_processes_every_file(store, astronaut_jpeg, no_face_png):
     rows = at.dataframe[0].value
     assert list(rows["file"]) == ["astronaut.jpg", "shapes.png", HOSTILE]  # a table cell: shown as typed
     assert list(rows["status"][:2]) == ["new case", "new case"] and rows["status"][2].startswith("failed:")
+    assert [c for c in rows["case"][:2]] == [f"cases?case={c.id}" for c in sorted(store.list_cases(), key=lambda c: c.id)]  # links
     assert any(m.value.startswith("**Without a case:**\n- evil \\[link\\]") and "failed\\: The image could not be decoded" in m.value for m in at.markdown)
     (batch,) = store.batches()
     assert (batch.name, batch.case_count, batch.created_by) == ("Inbox <Monday>", 2, "Dana")

@@ -107,8 +107,9 @@ def case_list_section(store: CaseStore, query: CaseFilter) -> None:
     listed = [c.id for c in summaries]
     batch = store.batch(query.batch_id) if query.batch_id is not None else None
     _failures_section(batch)
+    name = (f"batch-{batch.id}" if batch else "cases") + (f"-{query.offset + 1}-to-{query.offset + len(listed)}" if shown else "")
     with st.expander(f"Export the {len(listed)} listed case(s)"):
-        exports_section(lambda: [store.get(i) for i in listed], f"batch-{batch.id}" if batch else "cases", "list", batch)
+        exports_section(lambda: [store.get(i) for i in listed], name, "list", batch)
 
 
 def _failures_section(batch: Batch | None) -> None:

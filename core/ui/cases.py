@@ -37,6 +37,7 @@ ANALYST_COOKIE, ANALYST_COOKIE_AGE_S = "deepfake_dashboard_analyst", 365 * 24 * 
 SAVED_KEY = "saved_cases"  # sha256 -> (case id, token of the analysis saved in it or None, token of the analysis shown with it)
 BATCH_RUN_KEY = "batch_run"
 CASES_PAGE = "pages/cases.py"
+CASES_PAGE_URL = "cases"  # its address, relative to any page of the app (links in tables)
 NOT_SET = "not set"
 UNEXPECTED = "unexpected error (details in the server log)"  # a batch file's failure that is not the file's fault
 CONFIDENCES = [NOT_SET, *(f"{p}%" for p in range(50, 101, 10))]
@@ -505,7 +506,7 @@ def _batch_row(store: CaseStore, batch_id: int, upload: UploadedFile, frames: in
     else:
         case = saved.case
         row |= {"status": "new case" if saved.created else "already a case", "verdict": case.verdict,
-                "score": case.score, "case": case.id}
+                "score": case.score, "case": f"{CASES_PAGE_URL}?case={case.id}"}
     return row
 
 
@@ -547,7 +548,8 @@ def batch_results_section() -> None:
                    + ", ".join(plain(name) for name in left) + ". Run the batch again for them (files already done keep their cases).",
                    icon=":material/warning:")
     st.dataframe(run["rows"], hide_index=True, placeholder="—", column_config={
-        "score": st.column_config.NumberColumn(format="%.3f"), "case": st.column_config.NumberColumn(format="#%d")})
+        "verdict": st.column_config.TextColumn(width="medium"), "score": st.column_config.NumberColumn(format="%.3f"),
+        "case": st.column_config.LinkColumn(display_text=r"case=(\d+)$", help="Opens the case on the Cases page")})
     unsaved = [row for row in run["rows"] if row["case"] is None]
     if unsaved:  # in full: a table cell cuts a long reason short
         st.markdown("**Without a case:**\n" + "\n".join(f"- {plain(row['file'])}: {plain(row['status'])}" for row in unsaved))
