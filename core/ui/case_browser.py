@@ -225,7 +225,7 @@ def _facts(case: Case) -> None:
         if case.has_media:
             st.caption("The original file is kept in the store.")
     if case.thumbnail:
-        right.image(case.thumbnail, caption="Thumbnail (stored)", width=320)
+        right.image(case.thumbnail, caption="Thumbnail (stored)", width="stretch")  # 320 px fixed ran past a narrow window
 
 
 def stored_case_section(case: Case) -> None:
