@@ -285,6 +285,17 @@ def test_note_is_added(seeded, store):
     assert [n.text for n in store.get(seeded["real"]).notes] == ["Reverse image search: first seen 2019."]
 
 
+def test_a_note_typed_on_a_case_deleted_meanwhile_is_shown_to_copy(seeded, store):
+    at = cases_page("Carol", case=seeded["real"])
+    at.text_area[0].set_value("Reverse search: first seen 2019 on a forum")
+    store.delete(seeded["real"], "bob", confirm=True)  # in another tab
+    [b for b in at.button if b.label == "Add note"][0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("does not exist" in i.value for i in at.info)
+    assert any(w.value.startswith("Your note for this case was not added") for w in at.warning)
+    assert [c.value for c in at.code] == ["Reverse search: first seen 2019 on a forum"]
+
+
 @pytest.mark.parametrize("failure, message", [(_locked, f"{STORE_TROUBLE}. Nothing was changed; try again"),
                                               (_gone, "this case no longer exists")], ids=["store error", "deleted"])
 def test_a_failed_label_note_or_delete_is_a_plain_message(seeded, store, monkeypatch, failure, message):

@@ -16,7 +16,7 @@ from core.cases import (
     case_number,
 )
 from core.casework import stored_result
-from core.ui.cases import DRAFTS_KEY, NOTE_DRAFTS_KEY, exports_section, history_section
+from core.ui.cases import DRAFTS_KEY, NOTE_DRAFTS_KEY, exports_section, history_section, unsaved_note
 from core.ui.forensics import stored_forensics_section
 from core.ui.results import face_chart_section, media_facts_section, timeline_section, untrained_warning, verdict_section
 from core.ui.text import HEATMAP_HELP, STORE_TROUBLE, plain
@@ -211,6 +211,9 @@ def case_from_url(store: CaseStore) -> Case | None:
         return store.get(case_id)
     except CaseNotFound as exc:
         st.info(str(exc))
+        if note := unsaved_note(case_id):  # typed while another tab deleted the case: copy it, not lose it
+            st.warning("Your note for this case was not added. Its text, to copy:", icon=":material/edit_note:")
+            st.code(note, language=None, wrap_lines=True)
         return None
 
 

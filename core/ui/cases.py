@@ -288,6 +288,12 @@ def _add_note(store: CaseStore, case_id: int, analyst: str) -> None:
     st.session_state[_note_key(case_id, "text")] = ""
 
 
+def unsaved_note(case_id: int) -> str:
+    """The text typed for a case's note and not added (in its box, or left there for another case)."""
+    text = st.session_state.get(_note_key(case_id, "text")) or st.session_state.get(NOTE_DRAFTS_KEY, {}).get(case_id, "")
+    return text if text.strip() else ""
+
+
 def notes_section(store: CaseStore, case: Case, analyst: str) -> None:
     """The case's notes, oldest first, and a box to add one (recorded in the audit trail)."""
     st.subheader("Notes")
