@@ -134,7 +134,9 @@ def csv_row(case: Case) -> dict[str, Any]:
     row = {
         "case_id": case.id, "sha256": case.sha256, "file_name": case.file_name, "kind": case.kind,
         "size_bytes": case.size, "created_at": _iso(case.created_at), "created_by": case.created_by,
-        "verdict": case.verdict, "score": case.score, "confidence": case.confidence, "family": case.family,
+        "verdict": case.verdict, "score": case.score, "family": case.family,
+        # INCONCLUSIVE has no confidence to read in a sheet (JSON keeps the side it leans to, documented there)
+        "confidence": None if case.verdict == "INCONCLUSIVE" else case.confidence,
         "model_version": case.model_version, "model_trained": case.model_trained,
         "threshold_real": case.thresholds.get("real"), "threshold_fake": case.thresholds.get("fake"),
         "frames": len(case.result.get("frames", [])), "faces": len(faces),
@@ -363,7 +365,7 @@ def _case_html(case: Case, current_model: str | None, with_charts: bool) -> str:
         ("Model version", f"{case.model_version} ({'trained' if case.model_trained else 'UNTRAINED'})"),
         ("Code", case.result.get("code_version") or "not recorded (analyzed before 2026-12-05)"),
         ("To reproduce", _rerun_command(case)),
-        ("Thresholds", f"REAL ≤ {case.thresholds['real']:.3f}, FAKE ≥ {case.thresholds['fake']:.3f}, INCONCLUSIVE between"),
+        ("Thresholds", _thresholds_text(case.thresholds)),
         ("Analyzed", f"{_iso(case.created_at)} by {case.created_by}"),
         ("Batches", ", ".join(b.name for b in case.batches) or None),
     ]
@@ -397,13 +399,19 @@ def _summary_html(cases: Sequence[Case]) -> str:
     return _table(["case", "file", "model verdict", "score", "model", "analyst verdict", "disagrees", "sha256"], rows)
 
 
+def _thresholds_text(thresholds: dict | None) -> str | None:
+    if not thresholds:
+        return None
+    return f"REAL ≤ {thresholds['real']:.3f}, FAKE ≥ {thresholds['fake']:.3f}, INCONCLUSIVE in between"
+
+
 def _model_card_html(card: dict) -> str:
     if not card:
         return "<p class='muted'>No model card (weights/detector.json) was found.</p>"
     facts = [
         ("Version", card["version"]), ("Created", card["created"]), ("Code commit", card["code_commit"]),
         ("Trained", "yes" if card["trained"] else "NO: placeholder weights, scores are not findings"),
-        ("Fusion", card["fusion"]), ("Thresholds", json.dumps(card["thresholds"])),
+        ("Fusion", card["fusion"]), ("Thresholds", _thresholds_text(card["thresholds"])),
         *[(f"Branch {name}", f"{b['backbone']}, {b['input_size']} px, {'trained' if b['trained'] else 'untrained'}")
           for name, b in card["branches"].items()],
         *[(f"Training: {k}", v) for k, v in card["training"].items()],

@@ -284,6 +284,10 @@ def test_model_card_page(engine):
     assert "never proof" in text and "code is released under the MIT license" in text
     assert "weights are for **research use only**" in text  # their training data's terms, as README and model card say
     assert at.table, "branch table with calibration and trained flags"
+    (training,) = [d.value for d in at.dataframe if "setting" in d.value.columns]  # the training record as a table, not raw JSON
+    steps = training.set_index("setting").loc["steps"]
+    assert [steps[b] for b in engine.detector.configs] == [str(engine.detector.metadata["training"][b]["steps"]) for b in engine.detector.configs]
+    assert not at.json
 
 
 def test_model_card_documents_are_read_when_present(tmp_path):

@@ -97,6 +97,8 @@ def test_csv_has_one_row_per_case_and_defuses_formulas(two_cases):
     assert report.csv_row(two_cases[0])["notes"].startswith("bob: =HYPERLINK")  # not at the cell start
     assert report._spreadsheet_safe("=1+1") == "'=1+1" and report._spreadsheet_safe("-2") == "'-2"
     assert image["cautions"] == rows[1]["cautions"] == ""
+    unsure = dataclasses.replace(two_cases[0], verdict="INCONCLUSIVE", confidence=0.65)
+    assert report.csv_row(unsure)["confidence"] is None and image["confidence"] == str(two_cases[0].confidence)
     cautioned = dataclasses.replace(two_cases[0], result={**two_cases[0].result, "notes": ["Fragile call: 0.2 to 0.9.", "-Turned."]})
     assert report.csv_row(cautioned)["cautions"] == "Fragile call: 0.2 to 0.9. | -Turned."  # the model's notes beside its confidence
 
@@ -120,6 +122,7 @@ def test_html_states_what_a_reader_needs(two_cases):
                  "fused, re-framed or mirrored"):
         assert text in page, text
     assert "<td>confidence</td><td></td><td>80%</td>" in page and "label_confidence" not in page  # words, not codes
+    assert page.count("REAL ≤ 0.35") == 1 and '{"real"' not in page  # the installed model's thresholds in words too
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from a network
 

@@ -91,6 +91,19 @@ def document_section(text: str | None, missing: str, open_first: tuple[str, ...]
             st.markdown(nested_headings(body, 2))
 
 
+def _training_table(training: dict[str, dict]) -> dict[str, list[str]]:
+    """Each branch's training record as a column, one setting per row ("—" where a setting is not the
+    branch's); a table reads better than the nested record."""
+    settings = list(dict.fromkeys(key for record in training.values() for key in record))
+    return {"setting": settings, **{branch: [_shown(record.get(key)) for key in settings] for branch, record in training.items()}}
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def metadata_section(detector: Detector) -> None:
     """What the loaded weights say about themselves: version, thresholds, calibration, training."""
     meta = detector.metadata
@@ -108,6 +121,6 @@ def metadata_section(detector: Detector) -> None:
     })
     st.markdown("**Training summary**")
     if meta.get("training"):
-        st.json(meta["training"], expanded=False)
+        st.dataframe(_training_table(meta["training"]), hide_index=True)
     else:
         st.caption("No training summary is recorded with these weights.")
