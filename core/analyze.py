@@ -429,7 +429,10 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
         result.notes.append(SCREEN_NOTE)
     if not faces:
         result.whole_image = _whole_image(engine, rgb)
-        result.notes.append("If the picture does show a person, analyze a larger or closer-cropped copy.")
+        result.notes.append("If the picture does show a person, the face finder missed the face. It finds faces 40 px "
+                            "across or more, seen from the front or partly from the side, not largely covered. A small face "
+                            "may be found in a larger or closer-cropped copy; a large face it misses (strong make-up or "
+                            "light, a mask, a profile) this tool cannot judge.")
     elif verdict.label == "NO FACE":
         result.notes.append("Every face found is too small to judge (shorter side under the minimum size).")
     return result

@@ -304,7 +304,7 @@ def _check_video(info: VideoInfo, limits: Limits) -> None:
             f"The video lasts {_duration(info.duration)}; the limit is {_duration(limits.max_video_seconds)}. Trim it first."
         )
     if info.frame_count < 2 or info.duration <= 0:
-        raise MediaError("The video has fewer than two frames; analyze it as an image instead.")
+        raise MediaError("The video has fewer than two frames: save that frame as an image (a video player or ffmpeg can) and analyze the image.")
 
 
 def _duration(seconds: float) -> str:
