@@ -34,7 +34,7 @@ RESIDUAL_WEIGHT = ".residual.weight"  # a ResidualStem's own convolution (core.m
 # The shipped detector's stages, in order; `init` names an earlier stage to continue from. The blend
 # branch grew in stages, each a measured gain on dev (weights/MODEL_CARD.md; docs/training-log.md for what was tried
 # and not adopted: 128 and 224 px, --glasses, --tight, --composites, --beauty, --clean, --rank/--level, --xray,
-# --crisp, --noise-kinds subsets, --noisy 0.8, a fifth --noisy stage, --dense, --codec, --codec-scale, --poisson, --sam, the efficientnet_lite0 and
+# --crisp, --noise-kinds subsets, --noisy 0.8, a fifth --noisy stage, --dense, --codec, --codec-scale, --poisson, --sam, --look, --tilt, the efficientnet_lite0 and
 # mobilenet_v2_residual backbones; for the synthetic branch, --colour, --small, --grey, --codec and --native). The synthetic
 # stage's seed 1 was chosen over seed 0 for the real dev clips (seed 0 calls d13 FAKE; docs/training-log.md).
 RECIPE = (
