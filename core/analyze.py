@@ -17,7 +17,7 @@ import torch
 from core import code_version
 from core.faces import CROP_MARGIN, MIN_FACE_PX, Face, FaceDetector, crop_face, crop_outside
 from core.media import (
-    DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, read_ahead, sample_frames, transparent_share,
+    DEFAULT_LIMITS, Limits, MediaError, SampledFrame, decode_image, probe_video, read_ahead, sample_frames, hidden_pixels,
 )
 from core.model import SCORE_BATCH, WEIGHTS_DIR, Detector, load_detector
 
@@ -60,14 +60,14 @@ FIRMNESS_FACES = 8  # the most suspicious faces re-cropped: a crowd photo does n
 FRAGILE_NOTE = (
     "Fragile call: mirrored, or framed a little tighter or looser, this image scores from {low:.3f} to {high:.3f}, across the "
     "FAKE threshold {threshold:.3f}. On the dev split such FAKE calls were wrong several times as often as firm ones{record} "
-    "(evaluation report, \"Firm and fragile calls\"), so the confidence above overstates this one: weigh it with care."
+    "(evaluation report, \"Firm and fragile calls\"); weigh this one with care."
 )
 FRAGILE_RECORD = ": {fragile[wrong]} of {fragile[items]} ({fragile_share:.0%}) against {firm[wrong]} of {firm[items]} ({firm_share:.0%})"
 
 
-TRANSPARENT_SHARE = 0.5  # at least this share of the image transparent gets TRANSPARENT_NOTE
+TRANSPARENT_SHARE = 0.5  # at least this share of the faces (of the image, without faces) transparent gets TRANSPARENT_NOTE
 TRANSPARENT_NOTE = (
-    "{share:.0%} of this image is transparent: a viewer shows the background there, while the detector read the colours "
+    "{share:.0%} of {where} is transparent: a viewer shows the background there, while the detector read the colours "
     "stored under the transparency, which nobody sees. The result is about those hidden pixels, not about the picture "
     "people see."
 )
@@ -113,12 +113,15 @@ class Engine:
     fake_calls: dict[str, dict] = field(default_factory=dict)  # "firm" / "fragile": items and wrong, from the shipped evaluation
 
 
-def _fake_calls(weights_dir: Path) -> dict[str, dict]:
+def _fake_calls(weights_dir: Path, version: str) -> dict[str, dict]:
     """How FAKE calls fared on dev, firm and fragile, from the evaluation shipped with the weights
-    (`eval/report.json`); empty when it is missing or unreadable (weights evaluated elsewhere)."""
+    (`eval/report.json`); empty when it is missing, unreadable or of other weights (`version`)."""
     try:
-        rows = json.loads((weights_dir / "eval" / "report.json").read_text())["firmness"]
-        return {("firm" if r["firm"] else "fragile"): {"items": int(r["items"]), "wrong": int(r["wrong"])} for r in rows if r["call"] == "FAKE"}
+        report = json.loads((weights_dir / "eval" / "report.json").read_text())
+        if report["weights"]["version"] != version:
+            return {}
+        return {("firm" if r["firm"] else "fragile"): {"items": int(r["items"]), "wrong": int(r["wrong"])}
+                for r in report["firmness"] if r["call"] == "FAKE"}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
@@ -144,7 +147,8 @@ def load_engine(weights_dir: Path | str = WEIGHTS_DIR, threads: int | None = Non
     """Load the detector and the face finder, set PyTorch's thread count (`torch_threads`), and run
     one dummy face through both branches so the first user does not pay PyTorch's lazy initialisation."""
     torch.set_num_threads(torch_threads(threads))
-    engine = Engine(load_detector(weights_dir), FaceDetector(), _fake_calls(Path(weights_dir)))
+    detector = load_detector(weights_dir)
+    engine = Engine(detector, FaceDetector(), _fake_calls(Path(weights_dir), detector.version))
     size = engine.detector.input_size
     engine.detector.score([np.zeros((size, size, 3), np.uint8)])
     return engine
@@ -429,13 +433,25 @@ def analyze_image(engine: Engine, rgb: np.ndarray, sha256: str = "") -> Analysis
         result.notes.append(SCREEN_NOTE)
     if not faces:
         result.whole_image = _whole_image(engine, rgb)
-        result.notes.append("If the picture does show a person, the face finder missed the face. It finds faces 40 px "
-                            "across or more, seen from the front or partly from the side, not largely covered. A small face "
-                            "may be found in a larger or closer-cropped copy; a large face it misses (strong make-up or "
-                            "light, a mask, a profile) this tool cannot judge.")
+        result.notes.append("If the picture does show a person, the face finder missed the face, at any size. It finds "
+                            "faces seen from the front or partly from the side and not largely covered; a very small face "
+                            "may be found in a larger or closer-cropped copy, while a large face it misses (strong make-up "
+                            "or light, a mask, a profile) this tool cannot judge.")
     elif verdict.label == "NO FACE":
         result.notes.append("Every face found is too small to judge (shorter side under the minimum size).")
     return result
+
+
+def _hidden_share(hidden: np.ndarray, result: AnalysisResult) -> float:
+    """Share of the found faces' boxes (of the whole image when none was found) that is transparent:
+    a cut-out portrait, its background transparent, shows its face and gets no note."""
+    if not result.faces:
+        return float(hidden.mean())
+    inside = np.zeros_like(hidden)
+    for face in result.faces:
+        x, y, w, h = (int(round(v)) for v in face.box)
+        inside[max(0, y) : y + h, max(0, x) : x + w] = True
+    return float(hidden[inside].mean()) if inside.any() else 0.0
 
 
 def analyze_image_bytes(engine: Engine, data: bytes, limits: Limits = DEFAULT_LIMITS) -> AnalysisResult:
@@ -444,8 +460,9 @@ def analyze_image_bytes(engine: Engine, data: bytes, limits: Limits = DEFAULT_LI
     decode_s = time.perf_counter() - t0
     result = analyze_image(engine, rgb, hashlib.sha256(data).hexdigest())
     result.media["bytes"] = len(data)
-    if (hidden := transparent_share(data)) >= TRANSPARENT_SHARE:
-        result.notes.append(TRANSPARENT_NOTE.format(share=hidden))
+    hidden = hidden_pixels(data)
+    if hidden is not None and (share := _hidden_share(hidden, result)) >= TRANSPARENT_SHARE:
+        result.notes.append(TRANSPARENT_NOTE.format(share=share, where="the faces" if result.faces else "this image"))
     result.timings = {"decode_s": decode_s, **result.timings}
     result.timings["total_s"] = time.perf_counter() - t0
     return result

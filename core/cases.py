@@ -335,7 +335,8 @@ class Batch:
     created_at: datetime
     created_by: str
     case_count: int = 0
-    failures: tuple[AuditEntry, ...] = ()  # files submitted to the batch that could not be analyzed, oldest first
+    failed_count: int = 0  # files submitted to the batch that could not be analyzed
+    failures: tuple[AuditEntry, ...] = ()  # those files' audit entries, oldest first (`CaseStore.batch` only)
 
 
 @dataclass(frozen=True)
@@ -687,10 +688,10 @@ class CaseStore:
 
     def batches(self) -> list[Batch]:
         count = select(func.count()).where(BatchCaseRow.batch_id == BatchRow.id).scalar_subquery()
+        failed = select(func.count()).where(AuditRow.batch_id == BatchRow.id, AuditRow.action == "failed").scalar_subquery()
         with self._read() as session:
-            rows = session.execute(select(BatchRow, count).order_by(BatchRow.created_at.desc(), BatchRow.id.desc())).all()
-            failures = self._failures(session, AuditRow.batch_id.is_not(None))
-            return [self._batch(row, n, failures) for row, n in rows]
+            rows = session.execute(select(BatchRow, count, failed).order_by(BatchRow.created_at.desc(), BatchRow.id.desc()))
+            return [self._batch(row, n, failed_count=k) for row, n, k in rows]
 
     def batch(self, batch_id: int) -> Batch:
         with self._read() as session:
@@ -698,17 +699,13 @@ class CaseStore:
             if row is None:
                 raise LookupError(f"Batch #{batch_id} does not exist.")
             n = session.scalar(select(func.count()).where(BatchCaseRow.batch_id == batch_id)) or 0
-            return self._batch(row, n, self._failures(session, AuditRow.batch_id == batch_id))
+            query = select(AuditRow).where(AuditRow.batch_id == batch_id, AuditRow.action == "failed").order_by(AuditRow.at, AuditRow.id)
+            failures = tuple(_audit(a) for a in session.scalars(query))
+            return self._batch(row, n, failed_count=len(failures), failures=failures)
 
     @staticmethod
-    def _failures(session: Session, which) -> list[AuditEntry]:
-        query = select(AuditRow).where(AuditRow.action == "failed", which).order_by(AuditRow.at, AuditRow.id)
-        return [_audit(row) for row in session.scalars(query)]
-
-    @staticmethod
-    def _batch(row: BatchRow, count: int, failures: Sequence[AuditEntry] = ()) -> Batch:
-        mine = tuple(f for f in failures if f.batch_id == row.id)
-        return Batch(row.id, row.name, _aware(row.created_at), row.created_by, count, mine)
+    def _batch(row: BatchRow, count: int, failed_count: int = 0, failures: tuple[AuditEntry, ...] = ()) -> Batch:
+        return Batch(row.id, row.name, _aware(row.created_at), row.created_by, count, failed_count, failures)
 
     @staticmethod
     def _row(session: Session, case_id: int, lock: bool = False) -> CaseRow:

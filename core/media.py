@@ -23,7 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "MediaError", "Limits", "limits_from_env", "VideoInfo", "SampledFrame", "check_size", "sniff_kind", "decode_image",
-    "transparent_share",
+    "hidden_pixels",
     "probe_video", "sample_frames", "sample_times", "container_name", "read_ahead", "IMAGE_TYPES", "VIDEO_TYPES",
 ]
 
@@ -160,18 +160,18 @@ def decode_image(data: bytes, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
                          "or open and save it again in an image editor.") from None
 
 
-def transparent_share(data: bytes) -> float:
-    """Share of an image's pixels at least half transparent: viewers show the background there, while
-    the analysis reads the colour values stored under them. 0.0 for an image without transparency;
-    call after `decode_image` accepted the bytes (its size checks stand)."""
+def hidden_pixels(data: bytes) -> np.ndarray | None:
+    """Where an image is at least half transparent (a boolean mask, upright as `decode_image` turns it):
+    viewers show the background there, while the analysis reads the colour values stored under it.
+    None for an image without transparency; call after `decode_image` accepted the bytes (its size
+    checks stand)."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             if "A" not in img.getbands() and "transparency" not in img.info:
-                return 0.0
-            alpha = np.asarray(_upright(img).convert("RGBA"))[..., 3]
+                return None
+            return np.asarray(_upright(img).convert("RGBA"))[..., 3] < 128
     except _DECODE_ERRORS:
-        return 0.0
-    return float(np.mean(alpha < 128))
+        return None
 
 
 @dataclass(frozen=True)

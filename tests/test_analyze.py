@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.analyze import (BLEND_VIDEO_NOTE, FIRMNESS_FACES, PREVIEW_SIDE, RECROPS, SCREEN_NOTE, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, TRANSPARENT_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
+from core.analyze import (BLEND_VIDEO_NOTE, _fake_calls, FIRMNESS_FACES, PREVIEW_SIDE, RECROPS, SCREEN_NOTE, SMALL_FACE_PX, SYNTHETIC_VIDEO_NOTE, TRANSPARENT_NOTE, FaceResult, FrameResult, aggregate_frames, analyze_image,
                           analyze_image_bytes, analyze_video, branch_scores_of, confidence_text, decide, fragile_threshold,
                           frame_preview, score_text, video_score_text)
 from core.explain import gradcam, overlay
@@ -63,14 +63,27 @@ def test_a_picture_as_tall_as_a_phone_screen_says_what_a_screenshot_does(engine,
     assert SCREEN_NOTE not in analyze_image(engine, astronaut).notes
 
 
-@pytest.mark.parametrize("alpha, noted", [(0, True), (100, True), (255, False), (None, False)])
-def test_an_image_mostly_transparent_says_its_scores_are_about_hidden_pixels(engine, astronaut, alpha, noted):
-    """A PNG whose alpha hides the face (every viewer shows it blank) is analyzed on the colours under it: say so."""
-    picture = Image.fromarray(astronaut) if alpha is None else Image.fromarray(np.dstack([astronaut, np.full(astronaut.shape[:2], alpha, np.uint8)]))
+def _png_with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> bytes:
     buf = io.BytesIO()
-    picture.save(buf, "PNG")
-    notes = analyze_image_bytes(engine, buf.getvalue()).notes
-    assert any(n == TRANSPARENT_NOTE.format(share=1.0) for n in notes) is noted
+    (Image.fromarray(rgb) if alpha is None else Image.fromarray(np.dstack([rgb, alpha]))).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("alpha, noted", [(0, True), (100, True), (255, False), (None, False)])
+def test_an_image_whose_face_is_transparent_says_its_scores_are_about_hidden_pixels(engine, astronaut, alpha, noted):
+    """A PNG whose alpha hides the face (every viewer shows it blank) is analyzed on the colours under it: say so."""
+    mask = None if alpha is None else np.full(astronaut.shape[:2], alpha, np.uint8)
+    notes = analyze_image_bytes(engine, _png_with_alpha(astronaut, mask)).notes
+    assert any(n == TRANSPARENT_NOTE.format(share=1.0, where="the faces") for n in notes) is noted
+
+
+def test_a_cut_out_portrait_with_a_transparent_background_gets_no_hidden_pixels_note(engine, astronaut):
+    opaque = analyze_image_bytes(engine, _png_with_alpha(astronaut, None))
+    x, y, w, h = (int(v) for v in opaque.faces[0].box)
+    alpha = np.zeros(astronaut.shape[:2], np.uint8)  # most of the picture transparent, the face visible
+    alpha[y : y + h, x : x + w] = 255
+    cut_out = analyze_image_bytes(engine, _png_with_alpha(astronaut, alpha))
+    assert not any("transparent" in n for n in cut_out.notes) and cut_out.verdict.score == pytest.approx(opaque.verdict.score)
 
 
 def test_no_face_image_gets_labelled_whole_image_scores(engine, no_face_png):
@@ -278,6 +291,7 @@ def test_a_fake_call_that_a_re_crop_moves_under_its_threshold_is_called_fragile(
         shipped = {r["firm"]: r for r in json.loads((WEIGHTS_DIR / "eval" / "report.json").read_text())["firmness"] if r["call"] == "FAKE"}
         assert f"firm ones: {shipped[False]['wrong']} of {shipped[False]['items']} (" in notes[0]  # the dev record shipped with the weights
         assert f" against {shipped[True]['wrong']} of {shipped[True]['items']} (" in notes[0]
+        assert _fake_calls(WEIGHTS_DIR, "other-weights") == {}  # an evaluation of other weights is not quoted
         monkeypatch.setattr(engine, "fake_calls", {})  # weights without their evaluation: the sentence without figures
         calls.clear()
         assert any(n.startswith("Fragile call") and "firm ones (evaluation report" in n for n in analyze_image(engine, astronaut).notes)

@@ -551,7 +551,7 @@ def test_batch_upload_processes_every_file(store, astronaut_jpeg, no_face_png):
     assert (batch.name, batch.case_count, batch.created_by) == ("Inbox <Monday>", 2, "Dana")
     (failed,) = [e for e in store.audit_trail() if e.action == "failed"]  # as a command-line scan records it
     assert failed.analyst == "Dana" and failed.new.startswith(f"{HOSTILE}: ") and failed.case_id is None
-    assert batch.failures == (failed,)  # kept with the batch, for when it is reopened
+    assert batch.failed_count == 1 and store.batch(batch.id).failures == (failed,)  # kept with the batch, for when it is reopened
     assert any(link.label == "Open this batch on the Cases page" for link in at.get("page_link"))
     later = cases_page(batch=batch.id)  # another session: the failed file is still named
     (box,) = [e for e in later.expander if e.label.startswith("1 file(s) of this batch could not be analyzed")]

@@ -79,7 +79,7 @@ def _keys(value, prefix=""):
 
 
 def test_every_exported_key_is_documented(two_cases, store):
-    batch = store.batches()[0]
+    batch = store.batch(store.batches()[0].id)
     doc = json.loads(report.export_json(two_cases, batch))
     documented = set(re.findall(r"""[`"]([a-z_0-9]+)[`"]""", DOCS.read_text(encoding="utf-8")))
     missing = sorted(set(_keys(doc)) - documented)
@@ -104,7 +104,7 @@ def test_csv_has_one_row_per_case_and_defuses_formulas(two_cases):
 
 
 def test_html_escapes_every_user_string(two_cases, store):
-    page = report.export_html(two_cases, store.batches()[0], charts_inline=False)
+    page = report.export_html(two_cases, store.batch(store.batches()[0].id), charts_inline=False)
     assert "<img src=x" not in page and "<script>alert" not in page and 'onerror="alert' not in page
     escaped = 'photo &lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&quot;quotes&quot;.jpg'
     assert escaped in page

@@ -40,9 +40,13 @@ def test_log_failure_goes_to_the_audit_trail_without_a_case(store):
     assert (entry.action, entry.case_id, entry.sha256) == ("failed", None, sha(5))
     assert entry.new == "clip.mp4: MediaError: truncated"  # base name only, like cases
     assert store.count_cases() == 0 and entry.batch_id is None
-    batch = store.create_batch("inbox", "ann")
-    store.log_failure(sha(6), "bad.jpg", "ann", "not an image", batch.id)
-    assert [f.new for f in store.batch(batch.id).failures] == ["bad.jpg: not an image"]  # only the batch's own
+    inbox, other = store.create_batch("inbox", "ann"), store.create_batch("other", "ann")
+    store.log_failure(sha(6), "bad.jpg", "ann", "not an image", inbox.id)
+    for name in ("x.jpg", "y.jpg"):
+        store.log_failure(sha(7), name, "ann", "truncated", other.id)
+    assert [f.new for f in store.batch(inbox.id).failures] == ["bad.jpg: not an image"]  # only the batch's own
+    assert [f.new for f in store.batch(other.id).failures] == ["x.jpg: truncated", "y.jpg: truncated"]
+    assert {b.name: b.failed_count for b in store.batches()} == {"inbox": 1, "other": 2}
 
 
 # ---------------------------------------------------------------- scans on a local cluster
@@ -126,7 +130,7 @@ def test_a_rerun_resumes_and_records_failures(resumed):
     assert next(b for b in store.batches() if b.name == "all").case_count == GOOD  # resumed files are in the batch
     (failure,) = [e for e in store.audit_trail() if e.action == "failed"]
     assert failure.new.startswith("broken.jpg:") and failure.analyst == "bob"
-    assert next(b for b in store.batches() if b.name == "all").failures == (failure,)
+    assert store.batch(next(b.id for b in store.batches() if b.name == "all")).failures == (failure,)
     store.close()
 
 

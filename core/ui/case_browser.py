@@ -87,7 +87,7 @@ def _batch_filter(column, batches: dict[int, Batch]) -> int | None:
 
 
 def _batch_label(batch: Batch) -> str:
-    failed = f", {len(batch.failures)} failed" if batch.failures else ""
+    failed = f", {batch.failed_count} failed" if batch.failed_count else ""
     return f"#{batch.id} {batch.name} ({batch.case_count} case(s){failed})"
 
 
