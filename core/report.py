@@ -160,17 +160,18 @@ def export_csv(cases: Iterable[Case]) -> str:
     return buf.getvalue()
 
 
-AUDIT_COLUMNS = ["at", "analyst", "action", "case_id", "sha256", "field", "old", "new"]
+AUDIT_COLUMNS = ["at", "analyst", "action", "case_id", "sha256", "field", "old", "new", "batch_id"]
 
 
 def export_audit_csv(entries: Iterable[AuditEntry]) -> str:
-    """The store's audit trail, one row per change (files that failed have no case_id)."""
+    """The store's audit trail, one row per change (files that failed have no case_id, and the batch
+    they were submitted to as batch_id)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=AUDIT_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for e in entries:
         row = {"at": _iso(e.at), "analyst": e.analyst, "action": e.action, "case_id": e.case_id, "sha256": e.sha256,
-               "field": e.field, "old": e.old, "new": e.new}
+               "field": e.field, "old": e.old, "new": e.new, "batch_id": e.batch_id}
         writer.writerow({k: _spreadsheet_safe(v) for k, v in row.items()})
     return buf.getvalue()
 

@@ -585,6 +585,9 @@ def test_a_batch_goes_on_after_an_unexpected_error_and_keeps_its_rows_when_stopp
     assert list(rows["file"]) == ["first.png", "crash.png"]
     assert list(rows["status"]) == ["new case", "failed: unexpected error (details in the server log)"]
     assert any("stopped after 2 of 4 file(s). Not analyzed: evil \\[link\\]" in w.value and w.value.count("never\\.png") == 1 for w in at.warning)
+    monkeypatch.setattr(core.ui.cases, "NAMES_SHOWN", 1)  # a long list is cut short and counted
+    at.run()
+    assert any("Not analyzed: evil \\[link\\]" in w.value and "bold\\.jpg and 1 more. Run" in w.value for w in at.warning)
     (failed,) = [e for e in store.audit_trail() if e.action == "failed"]  # audited like a bad file
     assert failed.new.startswith("crash.png: unexpected error") and "model bug" not in failed.new
 

@@ -160,6 +160,7 @@ def test_the_audit_command_prints_the_trail_and_the_failed_files(scanned, capsys
     assert cli.main(["audit", "--failed", "--db", db, "--limit", "5"]) == 0
     (failed,) = csv.DictReader(io.StringIO(capsys.readouterr().out))
     assert failed["case_id"] == "" and failed["analyst"] == "Ann" and failed["new"].startswith("broken.jpg: ")
+    assert failed["batch_id"] == "1"  # the scan's batch
 
 
 def test_scan_uses_the_weights_folder_given_and_refuses_one_without_a_detector(tmp_path, engine, astronaut_jpeg, monkeypatch, capsys):

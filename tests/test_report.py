@@ -122,7 +122,9 @@ def test_html_states_what_a_reader_needs(two_cases):
                  "fused, re-framed or mirrored"):
         assert text in page, text
     assert "<td>confidence</td><td></td><td>80%</td>" in page and "label_confidence" not in page  # words, not codes
-    assert page.count("REAL ≤ 0.35") == 1 and '{"real"' not in page  # the installed model's thresholds in words too
+    installed = report.model_card_summary()["thresholds"]
+    assert page.count("REAL ≤ 0.35") == 1 and '{"real"' not in page  # the case's thresholds in words, once
+    assert f"<th>Thresholds</th><td>REAL ≤ {installed['real']:.3f}, FAKE ≥ {installed['fake']:.3f}" in page  # the installed model's too
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from a network
 

@@ -70,18 +70,22 @@ def inference_crop(img: np.ndarray, cache_margin: float, size: int, rng: np.rand
     full = img.shape[0]
     side = full * CROP_MARGIN / cache_margin * rng.uniform(0.92, 1.12)
     cx, cy = full / 2 + rng.uniform(-0.04, 0.04, 2) * side
-    matrix = cv2.getRotationMatrix2D((cx, cy), angle, size / side)
-    matrix[:, 2] += (size / 2 - cx, size / 2 - cy)  # the face's centre to the crop's
+    cos, sin = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    # the face's centre to the crop's; written so that angle 0 gives the float32 matrix of earlier runs, bit for bit
+    matrix = np.array([[cos * size / side, sin * size / side, size / 2 - (cx * cos + cy * sin) * size / side],
+                       [-sin * size / side, cos * size / side, size / 2 - (cy * cos - cx * sin) * size / side]], np.float32)
     out = cv2.warpAffine(img, matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
     return out[:, ::-1].copy() if flip else out
 
 
 def tilted(img: np.ndarray, seed: int) -> np.ndarray:
-    """The picture turned 8 to 18 degrees either way about its centre, as a head tilted in a real photo is."""
+    """The picture turned 8 to 18 degrees either way about its centre, as a head tilted in a real photo is.
+    The corners it turns in are mirrored from the picture: replicated edges would streak there, a
+    difference its upright original does not have."""
     rng = np.random.default_rng(seed)
     height, width = img.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), rng.uniform(8, 18) * rng.choice([-1, 1]), 1.0)
-    return cv2.warpAffine(img, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(img, matrix, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def tight_frame(img: np.ndarray, cache_margin: float, rng: np.random.Generator) -> np.ndarray:

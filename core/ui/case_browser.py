@@ -228,7 +228,7 @@ def _facts(case: Case) -> None:
         if case.has_media:
             st.caption("The original file is kept in the store.")
     if case.thumbnail:
-        right.image(case.thumbnail, caption="Thumbnail (stored)", width="stretch")  # 320 px fixed ran past a narrow window
+        right.image(case.thumbnail, caption="Thumbnail (stored)")  # its own width, at most the column's (320 px fixed ran past it)
 
 
 def stored_case_section(case: Case) -> None:

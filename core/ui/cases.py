@@ -37,6 +37,7 @@ ANALYST_COOKIE, ANALYST_COOKIE_AGE_S = "deepfake_dashboard_analyst", 365 * 24 * 
 SAVED_KEY = "saved_cases"  # sha256 -> (case id, token of the analysis saved in it or None, token of the analysis shown with it)
 BATCH_RUN_KEY = "batch_run"
 CASES_PAGE = "pages/cases.py"
+NAMES_SHOWN = 20  # files named in a stopped batch's warning; the rest are counted
 CASES_PAGE_URL = "cases"  # its address, relative to any page of the app (links in tables)
 NOT_SET = "not set"
 UNEXPECTED = "unexpected error (details in the server log)"  # a batch file's failure that is not the file's fault
@@ -550,9 +551,10 @@ def batch_results_section() -> None:
     st.subheader(f"Batch #{run['batch_id']}: {plain(run['name'])}")
     left = run["files"][len(run["rows"]):]
     if left:  # named: the uploader is empty by now
+        more = f" and {len(left) - NAMES_SHOWN} more" if len(left) > NAMES_SHOWN else ""
         st.warning(f"The run stopped after {len(run['rows'])} of {len(run['files'])} file(s). Not analyzed: "
-                   + ", ".join(plain(name) for name in left) + ". Run the batch again for them (files already done keep their cases).",
-                   icon=":material/warning:")
+                   + ", ".join(plain(name) for name in left[:NAMES_SHOWN]) + more
+                   + ". Run the batch again for them (files already done keep their cases).", icon=":material/warning:")
     st.dataframe(run["rows"], hide_index=True, placeholder="—", column_config={
         "verdict": st.column_config.TextColumn(width="medium"), "score": st.column_config.NumberColumn(format="%.3f"),
         "case": st.column_config.LinkColumn(display_text=r"case=(\d+)$", help="Opens the case on the Cases page")})
