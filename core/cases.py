@@ -562,14 +562,18 @@ def _disagreement():
     )
 
 
-def _in_order(query, f: CaseFilter):
-    """`query` narrowed to the cases matching `f`, in its sort order."""
+def _order(f: CaseFilter) -> list:
+    """The sort order of `f`, ties broken by case number."""
     if f.sort not in SORT_KEYS:
         raise ValueError(f"Unknown sort key {f.sort!r}; use one of {sorted(SORT_KEYS)}.")
     key = SORT_KEYS[f.sort]
     # NULLs (a NO FACE case's score) last either way: SQLite and PostgreSQL put them at opposite ends
-    order = [(key.desc() if f.descending else key.asc()).nulls_last(), CaseRow.id.desc() if f.descending else CaseRow.id.asc()]
-    return query.where(*_conditions(f)).order_by(*order)
+    return [(key.desc() if f.descending else key.asc()).nulls_last(), CaseRow.id.desc() if f.descending else CaseRow.id.asc()]
+
+
+def _in_order(query, f: CaseFilter):
+    """`query` narrowed to the cases matching `f`, in its sort order."""
+    return query.where(*_conditions(f)).order_by(*_order(f))
 
 
 def _conditions(f: CaseFilter) -> list:
@@ -654,9 +658,10 @@ class CaseStore:
     def position(self, case_id: int, f: CaseFilter = CaseFilter()) -> int | None:
         """Where case `case_id` stands among all the cases matching `f`, in its order (0 = first);
         None when it does not match. `f.limit` and `f.offset` do not count."""
+        ranked = select(CaseRow.id, func.row_number().over(order_by=_order(f)).label("n")).where(*_conditions(f)).subquery()
         with self._read() as session:
-            ids = session.scalars(_in_order(select(CaseRow.id), f)).all()
-        return ids.index(case_id) if case_id in ids else None
+            n = session.scalar(select(ranked.c.n).where(ranked.c.id == case_id))
+        return None if n is None else n - 1
 
     def count_cases(self, f: CaseFilter = CaseFilter()) -> int:
         with self._read() as session:
