@@ -288,6 +288,7 @@ def test_model_card_page(engine):
     steps = training.set_index("setting").loc["steps"]
     assert [steps[b] for b in engine.detector.configs] == [str(engine.detector.metadata["training"][b]["steps"]) for b in engine.detector.configs]
     assert not at.json
+    assert any("overflow-x: auto" in h.proto.body for h in at.get("html"))  # wide report tables scroll in their own box
 
 
 def test_model_card_documents_are_read_when_present(tmp_path):

@@ -77,6 +77,11 @@ def split_sections(markdown: str) -> tuple[str, list[tuple[str, str]]]:
     return "\n".join(intro).strip(), [(h, "\n".join(body).strip()) for h, body in sections]
 
 
+# A wide markdown table (the evaluation report's has 13 columns) scrolls inside its own box instead of
+# pushing the whole page sideways in a narrow window (QA at 800 px: FPR was off-screen).
+WIDE_TABLES_SCROLL = "<style>[data-testid='stMarkdownContainer'] table {display: block; overflow-x: auto; max-width: 100%;}</style>"
+
+
 def document_section(text: str | None, missing: str, open_first: tuple[str, ...] = ()) -> None:
     """A long document read section by section: its intro shown, each "## " section in an expander
     (open when its heading starts with one of `open_first`), so the page lists what it holds; or a
@@ -85,6 +90,7 @@ def document_section(text: str | None, missing: str, open_first: tuple[str, ...]
         st.info(missing, icon=":material/info:")
         return
     intro, sections = split_sections(text)
+    st.html(WIDE_TABLES_SCROLL)
     st.markdown(nested_headings(intro, 2))
     for heading, body in sections:
         with st.expander(heading, expanded=heading.startswith(open_first)):
