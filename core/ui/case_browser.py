@@ -100,12 +100,12 @@ def case_list_section(store: CaseStore, query: CaseFilter) -> None:
     summaries = store.list_cases(query)
     shown = f"; cases {query.offset + 1} to {query.offset + len(summaries)} are listed" if total > len(summaries) else ""
     st.caption(f"{total} case(s) match{shown}" + (". Select a row to open the case." if summaries else "."))
+    batch = store.batch(query.batch_id) if query.batch_id is not None else None
     if not summaries:  # an empty grid draws as a blank box with the word "empty"
-        _failures_section(store.batch(query.batch_id) if query.batch_id is not None else None)
+        _failures_section(batch)
         return
     _table(summaries)
     listed = [c.id for c in summaries]
-    batch = store.batch(query.batch_id) if query.batch_id is not None else None
     _failures_section(batch)
     name = (f"batch-{batch.id}" if batch else "cases") + (f"-{query.offset + 1}-to-{query.offset + len(listed)}" if shown else "")
     with st.expander(f"Export the {len(listed)} listed case(s)"):
